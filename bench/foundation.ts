@@ -1,0 +1,151 @@
+/**
+ * Figures of the foundation, measured side by side in one run (no timed tests: this prints, it does not judge).
+ *   npm run bench                 all figures
+ *   npm run bench -- --quick      fewer rounds
+ * Needs `wrk` (installed with apt-get when missing and running as root).
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import { hostFile } from '../build/targets'
+
+const ROOT = resolve(import.meta.dir, '..')
+const quick = process.argv.includes('--quick')
+const STARTS = quick ? 5 : 11
+const ROUNDS = quick ? 2 : 5
+const SECONDS = quick ? 2 : 4
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer().once('error', fail)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => done(port))
+    })
+  })
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+function ensureWrk(): string {
+  const found = Bun.which('wrk')
+  if (found) return found
+  if (process.getuid?.() === 0 && Bun.which('apt-get')) {
+    console.error('installing wrk with apt-get …')
+    Bun.spawnSync(['apt-get', 'install', '-y', '-qq', 'wrk'], { stdout: 'ignore', stderr: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    const installed = Bun.which('wrk')
+    if (installed) return installed
+  }
+  throw new Error('wrk is needed for the throughput figures: install it (Debian/Ubuntu: apt-get install wrk)')
+}
+
+function ensureBinary(): string {
+  const binary = join(ROOT, 'dist', hostFile())
+  if (!existsSync(binary)) {
+    console.error('building the binary …')
+    const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--no-smoke'], { stdout: 'ignore', stderr: 'inherit' })
+    if (build.exitCode !== 0) throw new Error('build failed')
+  }
+  return binary
+}
+
+const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
+
+async function startGateway(command: string[], home: string, port: number) {
+  const started = performance.now()
+  const proc = Bun.spawn([...command, 'gateway', '--host', '127.0.0.1', '--port', String(port)], {
+    env: { PATH: process.env.PATH ?? '', HOME: home, NO_COLOR: '1' },
+    stdout: 'ignore',
+    stderr: 'ignore',
+  })
+  const deadline = started + 15_000
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/health`)).status === 200) break
+    } catch {}
+    if (performance.now() > deadline || proc.exitCode !== null) throw new Error(`${command.join(' ')} did not become healthy`)
+    await Bun.sleep(1)
+  }
+  return { proc, readyMs: performance.now() - started }
+}
+
+async function stop(proc: Bun.Subprocess) {
+  proc.kill('SIGTERM')
+  await proc.exited
+}
+
+/** Median start-up time with an existing data directory (the usual case), and the very first start. */
+async function startupMs(command: string[]): Promise<{ usual: number; first: number }> {
+  const home = mkdtempSync(join(tmpdir(), 'xopcbot-bench-'))
+  const first = await startGateway(command, home, await freePort())
+  await stop(first.proc)
+  const times: number[] = []
+  for (let i = 0; i < STARTS; i++) {
+    const { proc, readyMs } = await startGateway(command, home, await freePort())
+    times.push(readyMs)
+    await stop(proc)
+  }
+  rmSync(home, { recursive: true, force: true })
+  return { usual: median(times), first: first.readyMs }
+}
+
+function wrk(wrkPath: string, url: string, seconds: number): number {
+  const result = Bun.spawnSync([wrkPath, '-t1', '-c64', `-d${seconds}s`, url], { stdout: 'pipe', stderr: 'pipe' })
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(result.stdout.toString())?.[1]
+  if (!rps) throw new Error(`wrk failed: ${result.stderr.toString()}`)
+  return Number(rps)
+}
+
+const wrkPath = ensureWrk()
+const binary = ensureBinary()
+const source = [process.execPath, join(ROOT, 'src/index.ts')]
+const rows: [string, string, string][] = []
+
+rows.push(['binary size', `${(statSync(binary).size / 1e6).toFixed(1)} MB (${(statSync(binary).size / 2 ** 20).toFixed(1)} MiB)`, 'aim ≤ 110 MB'])
+for (const [name, command] of [['binary', [binary]], ['source', source]] as const) {
+  const { usual, first } = await startupMs([...command])
+  rows.push([`start → first 200 on /health, ${name}`, `${usual.toFixed(0)} ms (median of ${STARTS})`, 'aim ≤ 150 ms'])
+  rows.push([`  … first start (creates the database)`, `${first.toFixed(0)} ms`, ''])
+}
+
+const home = mkdtempSync(join(tmpdir(), 'xopcbot-bench-'))
+const gatewayPort = await freePort()
+const gateway = (await startGateway([binary], home, gatewayPort)).proc
+await Bun.sleep(1000)
+const idleRss = rssKiB(gateway.pid)
+rows.push(['idle RSS after start (binary)', `${(idleRss / 1024).toFixed(1)} MiB`, 'aim ≤ 60 MB'])
+
+const barePort = await freePort()
+const bare = Bun.spawn([process.execPath, join(ROOT, 'bench/bare-server.ts'), String(barePort)], { stdout: 'ignore', stderr: 'inherit' })
+for (const deadline = Date.now() + 10_000; ; await Bun.sleep(10)) {
+  if (await fetch(`http://127.0.0.1:${barePort}/health`).then((r) => r.ok).catch(() => false)) break
+  if (Date.now() > deadline) throw new Error('the bare server did not start')
+}
+
+// Interleaved rounds, so that a slow moment of a shared machine hits both sides alike.
+const bareRps: number[] = []
+const gatewayRps: number[] = []
+for (let round = 0; round < ROUNDS; round++) {
+  bareRps.push(wrk(wrkPath, `http://127.0.0.1:${barePort}/health`, SECONDS))
+  gatewayRps.push(wrk(wrkPath, `http://127.0.0.1:${gatewayPort}/health`, SECONDS))
+}
+const bareMedian = median(bareRps)
+const gatewayMedian = median(gatewayRps)
+rows.push(['/health req/s at 64 connections, bare Bun.serve', `${bareMedian.toFixed(0)} (median of ${ROUNDS} × ${SECONDS} s)`, 'reference'])
+rows.push(['/health req/s at 64 connections, gateway', `${gatewayMedian.toFixed(0)} (median of ${ROUNDS} × ${SECONDS} s)`, ''])
+rows.push(['gateway / bare', `${(gatewayMedian / bareMedian).toFixed(2)}×`, 'aim ≥ 0.85×'])
+rows.push(['RSS after the load above (binary)', `${(rssKiB(gateway.pid) / 1024).toFixed(1)} MiB`, ''])
+
+await stop(gateway)
+await stop(bare)
+rmSync(home, { recursive: true, force: true })
+
+const width = Math.max(...rows.map((r) => r[0].length))
+const valueWidth = Math.max(...rows.map((r) => r[1].length))
+console.log(`xopcbot foundation figures — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${Bun.version}`)
+for (const [name, value, note] of rows) console.log(`${name.padEnd(width)}  ${value.padEnd(valueWidth)}  ${note}`)

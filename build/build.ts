@@ -1,0 +1,69 @@
+/**
+ * Builds self-contained executables with `bun build --compile`.
+ *   bun build/build.ts          the host binary → dist/xopcbot-<os>-<arch>, then a smoke test
+ *   bun build/build.ts --all    every release target of SPEC §11 + dist/SHA256SUMS
+ * Options: --outdir DIR (default dist/), --no-smoke (skip the smoke test, e.g. when a test runs the binary itself).
+ * The version is inlined from package.json by the bundler; .env and bunfig.toml are not read at run time.
+ */
+import { createHash } from 'node:crypto'
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { smoke } from './smoke'
+import { hostFile, TARGETS } from './targets'
+
+const ROOT = resolve(import.meta.dir, '..')
+const outdirIndex = process.argv.indexOf('--outdir')
+const DIST = outdirIndex > 0 && process.argv[outdirIndex + 1] ? resolve(process.argv[outdirIndex + 1]!) : join(ROOT, 'dist')
+
+function compile(outfile: string, target: string | null) {
+  const args = [
+    process.execPath,
+    'build',
+    join(ROOT, 'src/index.ts'),
+    '--compile',
+    '--minify',
+    '--sourcemap=none',
+    '--no-compile-autoload-dotenv',
+    '--no-compile-autoload-bunfig',
+    '--outfile',
+    outfile,
+  ]
+  // Bytecode makes start-up faster but needs ESM (our entry uses top-level await) and has crashed
+  // on some cross targets, so only the host build uses it.
+  if (target) args.push(`--target=${target}`)
+  else args.push('--bytecode', '--format=esm')
+  const result = Bun.spawnSync(args, { cwd: ROOT, stdout: 'inherit', stderr: 'inherit' })
+  if (result.exitCode !== 0) throw new Error(`bun build failed for ${target ?? 'host'} (exit ${result.exitCode})`)
+}
+
+function writeChecksums() {
+  const files = readdirSync(DIST).filter((f) => f.startsWith('xopcbot-')).sort()
+  const lines = files.map((f) => `${createHash('sha256').update(readFileSync(join(DIST, f))).digest('hex')}  ${f}`)
+  writeFileSync(join(DIST, 'SHA256SUMS'), lines.join('\n') + '\n')
+  console.log(`wrote dist/SHA256SUMS (${files.length} files)`)
+}
+
+const all = process.argv.includes('--all')
+mkdirSync(DIST, { recursive: true })
+const host = hostFile()
+
+if (all) {
+  for (const file of readdirSync(DIST)) if (file.startsWith('xopcbot-') || file === 'SHA256SUMS') rmSync(join(DIST, file), { force: true })
+  for (const { target, file } of TARGETS) {
+    const outfile = join(DIST, file)
+    if (file === host) compile(outfile, null)
+    else compile(outfile, target)
+  }
+  writeChecksums()
+} else {
+  compile(join(DIST, host), null)
+}
+
+if (!process.argv.includes('--no-smoke')) {
+  try {
+    await smoke(join(DIST, host))
+  } catch (error) {
+    console.error(`smoke test failed: ${(error as Error).message}`)
+    process.exit(1)
+  }
+}

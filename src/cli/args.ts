@@ -1,0 +1,64 @@
+import type { ArgsDef, ParsedArgs } from 'citty'
+import { z } from 'zod'
+import { Host, Port, Token } from '../config/schema'
+import { UsageError } from '../errors'
+
+/** Shared flag definitions; each command spreads the ones it takes. */
+export const configArg = {
+  config: { type: 'string', description: 'Path of the config file (default: $XOPCBOT_CONFIG or ~/.xopcbot/config.json)', valueHint: 'path' },
+} as const satisfies ArgsDef
+
+export const serverArgs = {
+  port: { type: 'string', description: 'Port to listen on (default: 18790)', valueHint: 'number' },
+  host: { type: 'string', description: 'Address to bind (default: 0.0.0.0)', valueHint: 'address' },
+  token: { type: 'string', description: 'API token (default: gateway.auth.token or $XOPCBOT_GATEWAY_TOKEN)', valueHint: 'token' },
+} as const satisfies ArgsDef
+
+/** A flag given as text, checked by `schema` after the text is turned into what it stands for. */
+const flag = <T extends z.ZodType<unknown, string>>(schema: T) => z.string().min(1, 'needs a value').pipe(schema)
+
+export const PortFlag = flag(z.string().regex(/^\d+$/, 'must be a whole number from 1 to 65535').transform(Number).pipe(Port))
+export const HostFlag = flag(Host)
+export const TokenFlag = flag(Token)
+export const PathFlag = flag(z.string())
+
+function knownFlags(def: ArgsDef): Set<string> {
+  const names = new Set(['help', 'h'])
+  for (const [name, arg] of Object.entries(def)) {
+    if (arg.type === 'positional') continue
+    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+    names.add(name).add(kebab)
+    if (arg.type === 'boolean') names.add(`no-${name}`).add(`no-${kebab}`)
+    for (const alias of ['alias' in arg ? (arg.alias ?? []) : []].flat()) names.add(alias)
+  }
+  return names
+}
+
+/**
+ * Validates a command's flags with zod: unknown flags and stray words are usage errors, and every value
+ * error names its flag (`--port: must be a whole number from 1 to 65535 (got "abc")`).
+ */
+export function parseFlags<T extends z.ZodRawShape>(def: ArgsDef, args: { _: string[] } & Record<string, unknown>, rawArgs: string[], shape: T): z.infer<z.ZodObject<T>> {
+  const known = knownFlags(def)
+  for (const raw of rawArgs) {
+    if (raw === '--') break
+    if (!raw.startsWith('-') || raw === '-') continue
+    const name = raw.replace(/^--?/, '').split('=')[0]!
+    if (!known.has(name)) throw new UsageError(`unknown option ${raw.split('=')[0]}`)
+  }
+  const positionals = args._.filter((word) => word !== '')
+  if (positionals.length && !Object.values(def).some((a) => a.type === 'positional')) {
+    throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`)
+  }
+  const input: Record<string, unknown> = {}
+  for (const key of Object.keys(shape)) input[key] = args[key]
+  const result = z.object(shape).safeParse(input)
+  if (!result.success) {
+    const issue = result.error.issues[0]!
+    const name = String(issue.path[0] ?? '')
+    const given = input[name]
+    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+    throw new UsageError(`--${kebab}: ${issue.message.replace(/^Invalid input: /, '')}${typeof given === 'string' && given ? ` (got ${JSON.stringify(given)})` : ''}`)
+  }
+  return result.data
+}

@@ -1,0 +1,75 @@
+import { defineCommand, renderUsage, runCommand, type CommandDef } from 'citty'
+import { CliError, ConfigError, ExitCode } from '../errors'
+import { VERSION } from '../version'
+
+export const root = defineCommand({
+  meta: { name: 'xopcbot', version: VERSION, description: 'Personal AI assistant gateway' },
+  subCommands: {
+    gateway: () => import('./gateway').then((m) => m.default),
+  },
+})
+
+async function resolveValue<T>(value: T | Promise<T> | (() => T | Promise<T>)): Promise<T> {
+  return typeof value === 'function' ? (value as () => T | Promise<T>)() : value
+}
+
+/** The command a `--help` is about: follow the words of argv through the sub-commands. */
+async function commandFor(argv: string[]): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
+  let command: CommandDef<any> = root
+  let parent: CommandDef<any> | undefined
+  for (const word of argv) {
+    if (word.startsWith('-')) continue
+    const subCommands = await resolveValue(command.subCommands)
+    const next = subCommands?.[word]
+    if (!next) break
+    parent = command
+    command = await resolveValue(next)
+  }
+  return [command, parent]
+}
+
+/** Runs the CLI and resolves to the exit code. Errors are one sentence; stacks only with --verbose. */
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose')
+  const args = argv.filter((a) => a !== '--verbose')
+  const beforeDashes = args.includes('--') ? args.slice(0, args.indexOf('--')) : args
+  try {
+    if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
+      console.log((await renderUsage(...(await commandFor(beforeDashes)))) + '\n')
+      return ExitCode.OK
+    }
+    if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+      console.log(VERSION)
+      return ExitCode.OK
+    }
+    if (args.length === 0) {
+      console.log((await renderUsage(root)) + '\n')
+      return ExitCode.USAGE
+    }
+    const { result } = await runCommand(root, { rawArgs: args })
+    return typeof result === 'number' ? result : ExitCode.OK
+  } catch (error) {
+    return report(error, verbose)
+  }
+}
+
+function report(error: unknown, verbose: boolean): number {
+  if (error instanceof CliError) {
+    console.error(`❌ ${error.message}`)
+    if (error.exitCode === ExitCode.USAGE) console.error(`Run "xopcbot --help" for usage.`)
+    if (error instanceof ConfigError) console.error(error.source.startsWith('config ') ? 'The config file was not changed. Fix it and start again.' : 'Fix it and start again.')
+    if (verbose && error.stack) console.error(error.stack)
+    return error.exitCode
+  }
+  if (error instanceof Error && error.name === 'CLIError') {
+    // citty's own argument errors (unknown command, …)
+    console.error(`❌ ${error.message.replace(/\x1b\[[0-9;]*m/g, '')}`)
+    console.error(`Run "xopcbot --help" for usage.`)
+    return ExitCode.USAGE
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  console.error(`❌ Unexpected error: ${message}`)
+  if (verbose && error instanceof Error && error.stack) console.error(error.stack)
+  else console.error('Run again with --verbose for details.')
+  return ExitCode.FAILURE
+}

@@ -1,0 +1,193 @@
+import { z } from 'zod'
+
+/**
+ * The whole configuration file (SPEC §3). Every object is strict: an unknown key is an error with its
+ * path, never silently dropped. Nested objects use `.prefault({})` so that their own defaults apply
+ * when the section is missing (zod 4's `.default()` would return the value without parsing it).
+ */
+
+export const DEFAULT_PORT = 18790
+export const PROVIDER_PRESETS = ['openai', 'anthropic', 'openrouter', 'deepseek', 'groq', 'ollama', 'lmstudio'] as const
+export const TOOL_NAMES = ['time', 'cron', 'send_message'] as const
+export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+
+const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const isOrigin = (value: string) => {
+  try {
+    return new URL(value).origin === value
+  } catch {
+    return false
+  }
+}
+
+export const Token = z
+  .string()
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .min(8, 'must be at least 8 characters')
+  .max(512, 'must be at most 512 characters')
+export type Token = z.infer<typeof Token>
+
+export const Port = z.int('must be a whole number').min(1, 'must be from 1 to 65535').max(65535, 'must be from 1 to 65535')
+export const Host = z
+  .string()
+  .min(1, 'must not be empty')
+  .regex(/^[A-Za-z0-9.:%[\]-]+$/, 'must be an IP address or a host name')
+
+export const GatewayConfig = z.strictObject({
+  host: Host.default('0.0.0.0').describe('Address the HTTP server binds to.'),
+  port: Port.default(DEFAULT_PORT).describe('TCP port of the REST API.'),
+  auth: z
+    .strictObject({
+      token: Token.nullable()
+        .default(null)
+        .describe('API token. When set, every /api/* request needs "Authorization: Bearer <token>". XOPCBOT_GATEWAY_TOKEN overrides it.'),
+    })
+    .prefault({}),
+  cors: z
+    .strictObject({
+      origins: z
+        .array(z.string().refine(isOrigin, 'must be an origin such as "https://app.example.com" (scheme, host, optional port; no path)'))
+        .default([])
+        .describe('Browser origins allowed to call the API. Empty: no CORS headers at all.'),
+    })
+    .prefault({}),
+  maxBodyBytes: z
+    .int()
+    .min(1024, 'must be at least 1024')
+    .max(64 * 1024 * 1024, 'must be at most 67108864 (64 MiB)')
+    .default(1024 * 1024)
+    .describe('Largest accepted request body, in bytes.'),
+  shutdownTimeoutMs: z
+    .int()
+    .min(0)
+    .max(10 * 60 * 1000)
+    .default(5000)
+    .describe('Drain budget on stop and restart: how long in-flight requests and agent turns may take to finish.'),
+})
+export type GatewayConfig = z.infer<typeof GatewayConfig>
+
+export const AgentConfig = z.strictObject({
+  model: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/.+$/, 'must look like "<provider>/<model id>", e.g. "openai/gpt-4o-mini"')
+    .default('openai/gpt-4o-mini')
+    .describe('Model to talk to, as "<provider>/<model id>".'),
+  systemPrompt: z
+    .string()
+    .default('You are xopcbot, a helpful personal assistant. Answer concisely.')
+    .describe('System prompt sent at the start of every turn.'),
+  maxSteps: z.int().min(1).max(100).default(8).describe('Upper bound on model calls in one turn (the tool-call loop).'),
+  timeoutMs: z.int().min(1000).max(60 * 60 * 1000).default(120_000).describe('Time limit of one agent turn.'),
+  historyLimit: z.int().min(0).max(10_000).default(50).describe('How many earlier messages of the session are sent to the model.'),
+  concurrency: z.int().min(1).max(256).default(4).describe('How many sessions are processed at once (one turn at a time per session).'),
+  tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]).describe('Tools offered to the model.'),
+})
+export type AgentConfig = z.infer<typeof AgentConfig>
+
+export const ProviderConfig = z.strictObject({
+  type: z
+    .enum(['openai', 'anthropic', 'openai-compatible'])
+    .optional()
+    .describe('Protocol of the provider. Presets know theirs; other names need "openai-compatible" (or another type) and a baseURL.'),
+  apiKey: z.string().nullable().default(null).describe('API key. Presets also read their usual environment variable.'),
+  baseURL: z.url().nullable().default(null).describe('Base URL of the API, e.g. "http://127.0.0.1:11434/v1".'),
+  headers: z.record(z.string(), z.string()).default({}).describe('Extra HTTP headers sent with every request.'),
+})
+export type ProviderConfig = z.infer<typeof ProviderConfig>
+
+const Providers = z
+  .record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'provider names use letters, digits, "_" and "-"'), ProviderConfig)
+  .default({})
+  .superRefine((providers, ctx) => {
+    for (const [name, provider] of Object.entries(providers)) {
+      if ((PROVIDER_PRESETS as readonly string[]).includes(name)) continue
+      if (!provider.type) {
+        ctx.addIssue({ code: 'custom', path: [name, 'type'], message: `is required for a provider that is not a preset (${PROVIDER_PRESETS.join(', ')}); use "openai-compatible"` })
+      }
+      if (!provider.baseURL) {
+        ctx.addIssue({ code: 'custom', path: [name, 'baseURL'], message: 'is required for a provider that is not a preset' })
+      }
+    }
+  })
+
+export const TelegramChannel = z
+  .strictObject({
+    type: z.literal('telegram'),
+    enabled: z.boolean().default(false).describe('Start this channel with the gateway.'),
+    token: z.string().min(1).nullable().default(null).describe('Bot token from @BotFather.'),
+    mode: z.enum(['polling', 'webhook']).default('polling').describe('Receive updates by long polling or by a webhook.'),
+    webhookSecret: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, 'must be 1-256 characters of A-Z, a-z, 0-9, "_" and "-" (Telegram\'s rule)')
+      .nullable()
+      .default(null)
+      .describe('Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode).'),
+    publicUrl: z.url().nullable().default(null).describe('Public base URL of this gateway (webhook mode).'),
+    apiRoot: z.url().default('https://api.telegram.org').describe('Bot API server.'),
+    allowFrom: z.array(z.union([z.string().min(1), z.int()])).default([]).describe('User ids or usernames allowed to talk to the bot; empty: everyone.'),
+  })
+  .superRefine((channel, ctx) => {
+    if (channel.enabled && !channel.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'is required when the channel is enabled' })
+    if (channel.mode === 'webhook' && channel.enabled) {
+      if (!channel.publicUrl) ctx.addIssue({ code: 'custom', path: ['publicUrl'], message: 'is required in webhook mode' })
+      if (!channel.webhookSecret) ctx.addIssue({ code: 'custom', path: ['webhookSecret'], message: 'is required in webhook mode' })
+    }
+  })
+export type TelegramChannel = z.infer<typeof TelegramChannel>
+
+export const WebhookChannel = z.strictObject({
+  type: z.literal('webhook'),
+  enabled: z.boolean().default(true).describe('Accept and deliver events on this channel.'),
+  url: z.url().describe('Where replies are POSTed (signed with the secret).'),
+  secret: z.string().min(16, 'must be at least 16 characters').describe('HMAC-SHA256 key for X-Xopcbot-Signature, both ways.'),
+})
+export type WebhookChannel = z.infer<typeof WebhookChannel>
+
+export const ChannelConfig = z.discriminatedUnion('type', [TelegramChannel, WebhookChannel])
+export type ChannelConfig = z.infer<typeof ChannelConfig>
+
+/** A channel named "telegram" may leave out its type; every other channel states it. */
+const Channels = z.preprocess(
+  (value) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+    const out: Record<string, unknown> = {}
+    for (const [name, channel] of Object.entries(value)) {
+      const needsType = name === 'telegram' && channel && typeof channel === 'object' && !Array.isArray(channel) && !('type' in channel)
+      out[name] = needsType ? { type: 'telegram', ...channel } : channel
+    }
+    return out
+  },
+  z.record(z.string().regex(/^[a-z0-9_-]{1,32}$/, 'channel names use a-z, 0-9, "_" and "-" (at most 32)'), ChannelConfig).default({}),
+)
+
+export const CronConfig = z.strictObject({
+  timezone: z.string().refine(isTimeZone, 'must be an IANA time zone such as "UTC" or "Europe/Berlin"').default('UTC').describe('Default time zone of cron jobs.'),
+})
+
+export const LoggingConfig = z.strictObject({
+  level: z.enum(LOG_LEVELS).default('info').describe('Lowest level written to the console and the log file.'),
+  file: z.string().min(1).nullable().default(null).describe('Log file; default <dataDir>/logs/gateway.log.'),
+  maxFileBytes: z.int().min(64 * 1024).max(1024 * 1024 * 1024).default(10 * 1024 * 1024).describe('Size at which the log file is rotated.'),
+  maxFiles: z.int().min(1).max(100).default(5).describe('How many rotated files are kept.'),
+})
+export type LoggingConfig = z.infer<typeof LoggingConfig>
+
+export const Config = z.strictObject({
+  $schema: z.string().optional().describe('Editor hint; ignored.'),
+  dataDir: z.string().min(1).nullable().default(null).describe('Where the database and logs live; default: the directory of the config file.'),
+  gateway: GatewayConfig.prefault({}),
+  agent: AgentConfig.prefault({}),
+  providers: Providers,
+  channels: Channels,
+  cron: CronConfig.prefault({}),
+  logging: LoggingConfig.prefault({}),
+})
+export type Config = z.infer<typeof Config>

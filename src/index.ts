@@ -1,0 +1,9 @@
+#!/usr/bin/env bun
+import { main } from './cli'
+
+process.on('unhandledRejection', (reason) => {
+  console.error('unhandled rejection:', reason)
+})
+
+const code = await main(process.argv.slice(2))
+process.exit(code)

@@ -1,0 +1,15 @@
+/**
+ * Resolves with the promise's value, or with `fallback` after `ms`. Every await on the shutdown path goes
+ * through this: Bun's `server.stop(true)` never resolves while a handler is pending (oven-sh/bun#40043).
+ */
+export async function withTimeout<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<F>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

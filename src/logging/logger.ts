@@ -1,0 +1,104 @@
+import { createConsola, LogLevels, type ConsolaInstance, type ConsolaReporter, type LogObject } from 'consola/core'
+import type { LoggingConfig } from '../config/schema'
+import { Redactor } from './redact'
+import { RotatingFile } from './rotating-file'
+
+export type Logger = ConsolaInstance
+export type LogLevelName = LoggingConfig['level']
+
+/** Tag of the per-request log lines: written to the file, shown on the console only at debug level. */
+export const HTTP_TAG = 'http'
+
+const LEVEL_NAMES: Record<string, string> = {
+  fatal: 'fatal',
+  error: 'error',
+  fail: 'error',
+  warn: 'warn',
+  debug: 'debug',
+  trace: 'trace',
+  verbose: 'trace',
+}
+const levelNameOf = (type: string) => LEVEL_NAMES[type] ?? 'info'
+
+export const levelNumber = (level: LogLevelName): number => LogLevels[level]
+
+/** Splits consola's arguments into a message and fields: strings (and numbers) form `msg`, objects are merged. */
+function messageAndFields(args: unknown[]): { msg: string; fields: Record<string, unknown> } {
+  const words: string[] = []
+  const fields: Record<string, unknown> = {}
+  for (const arg of args) {
+    if (arg instanceof Error) fields.err = arg
+    else if (arg !== null && typeof arg === 'object' && !Array.isArray(arg)) Object.assign(fields, arg)
+    else words.push(String(arg))
+  }
+  return { msg: words.join(' '), fields }
+}
+
+/** JSON lines `{ts, level, tag, msg, …fields}` (SPEC §5.5). */
+export function jsonLineReporter(file: RotatingFile, redactor: Redactor): ConsolaReporter {
+  return {
+    log(logObj: LogObject) {
+      const { msg, fields } = messageAndFields(logObj.args)
+      const { ts: _ts, level: _level, tag: _tag, msg: _msg, ...safe } = redactor.value(fields) as Record<string, unknown>
+      file.write(
+        JSON.stringify({ ts: logObj.date.toISOString(), level: levelNameOf(logObj.type), tag: logObj.tag || 'gateway', msg: redactor.text(msg), ...safe }),
+      )
+    },
+  }
+}
+
+function formatField(value: unknown): string {
+  if (typeof value === 'string') return /[\s"=]/.test(value) || value === '' ? JSON.stringify(value) : value
+  if (value !== null && typeof value === 'object' && 'message' in value && 'name' in value) return JSON.stringify(`${value.name}: ${value.message}`)
+  return JSON.stringify(value) ?? String(value)
+}
+
+/** Human-readable lines on stderr: `12:00:01 WARN [telegram] message key=value`. */
+export function consoleReporter(redactor: Redactor, level: () => number, stream: NodeJS.WritableStream = process.stderr): ConsolaReporter {
+  return {
+    log(logObj: LogObject) {
+      if (logObj.tag === HTTP_TAG && level() < LogLevels.debug) return
+      const { msg, fields } = messageAndFields(logObj.args)
+      const safe = redactor.value(fields) as Record<string, unknown>
+      const pairs = Object.entries(safe)
+        .map(([key, value]) => `${key}=${formatField(value)}`)
+        .join(' ')
+      const time = logObj.date.toTimeString().slice(0, 8)
+      const tag = logObj.tag ? `[${logObj.tag}] ` : ''
+      stream.write(`${time} ${levelNameOf(logObj.type).toUpperCase().padEnd(5)} ${tag}${redactor.text(msg)}${pairs ? ' ' + pairs : ''}\n`)
+    },
+  }
+}
+
+export interface GatewayLogger {
+  log: Logger
+  redactor: Redactor
+  file: RotatingFile | null
+  close(): void
+}
+
+export interface LoggerOptions {
+  level: LogLevelName
+  file?: { path: string; maxBytes: number; maxFiles: number } | null
+  console?: boolean
+}
+
+/**
+ * The gateway's logger: consola in front, a JSON-lines file and the console behind it. `throttle: 0`
+ * because consola's default throttle drops repeated identical lines, which a log file must not do.
+ */
+export function createLogger(options: LoggerOptions): GatewayLogger {
+  const redactor = new Redactor()
+  const file = options.file ? new RotatingFile(options.file.path, { maxBytes: options.file.maxBytes, maxFiles: options.file.maxFiles }) : null
+  const log: Logger = createConsola({ level: levelNumber(options.level), throttle: 0, reporters: [] })
+  const reporters: ConsolaReporter[] = []
+  if (options.console !== false) reporters.push(consoleReporter(redactor, () => log.level))
+  if (file) reporters.push(jsonLineReporter(file, redactor))
+  log.setReporters(reporters)
+  return {
+    log,
+    redactor,
+    file,
+    close: () => file?.close(),
+  }
+}

@@ -1,0 +1,54 @@
+import type { Config } from '../config/schema'
+
+const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|cookie/i
+export const REDACTED = '[REDACTED]'
+
+/**
+ * Keeps secrets out of log lines: values under secret-sounding keys are replaced, and every known secret
+ * value (the API token, provider keys, channel tokens and secrets) is replaced wherever it appears in text.
+ */
+export class Redactor {
+  private secrets: string[] = []
+
+  setSecrets(values: Iterable<string | null | undefined>) {
+    // Longest first, so a secret that contains another is replaced whole.
+    this.secrets = [...new Set([...values].filter((v): v is string => typeof v === 'string' && v.length >= 4))].sort(
+      (a, b) => b.length - a.length,
+    )
+  }
+
+  text(value: string): string {
+    let out = value
+    for (const secret of this.secrets) if (out.includes(secret)) out = out.split(secret).join(REDACTED)
+    return out
+  }
+
+  /** A copy of `value` that is safe to serialise. */
+  value(value: unknown, depth = 0): unknown {
+    if (typeof value === 'string') return this.text(value)
+    if (value === null || typeof value !== 'object') return value
+    if (depth > 6) return '[…]'
+    if (value instanceof Error) {
+      return { name: value.name, message: this.text(value.message), stack: value.stack && this.text(value.stack) }
+    }
+    if (Array.isArray(value)) return value.map((item) => this.value(item, depth + 1))
+    const out: Record<string, unknown> = {}
+    for (const [key, item] of Object.entries(value)) {
+      out[key] = SECRET_KEY.test(key) && item !== null && item !== undefined && typeof item !== 'boolean' ? REDACTED : this.value(item, depth + 1)
+    }
+    return out
+  }
+}
+
+/** Every secret value a config holds. */
+export function secretsOf(config: Config): string[] {
+  const secrets: (string | null)[] = [config.gateway.auth.token]
+  for (const provider of Object.values(config.providers)) {
+    secrets.push(provider.apiKey, ...Object.values(provider.headers))
+  }
+  for (const channel of Object.values(config.channels)) {
+    if (channel.type === 'telegram') secrets.push(channel.token, channel.webhookSecret)
+    else secrets.push(channel.secret)
+  }
+  return secrets.filter((s): s is string => !!s)
+}

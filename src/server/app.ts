@@ -1,0 +1,104 @@
+import { LogLevels } from 'consola/core'
+import { Elysia } from 'elysia'
+import { AppError } from '../errors'
+import { HTTP_TAG, type Logger } from '../logging/logger'
+import { authModeFor, authorize, AuthFailureLimiter } from './auth'
+import { parseJsonBody } from './body'
+import { corsHeaders, preflightHeaders } from './cors'
+import { errorHandler } from './errors'
+import { healthRoutes } from './health'
+import { assignRequestId, requestIdOf, requestStartOf } from './request-id'
+import { statusRoutes } from './status'
+
+export interface AppDeps {
+  version: string
+  /** epoch ms when the gateway started */
+  startedAt: number
+  now: () => number
+  log: Logger
+  /** true once a graceful stop has begun */
+  isDraining: () => boolean
+  /** the current API token (read per request, so a rotated token applies at once) */
+  token: () => string | null
+  maxBodyBytes: number
+  corsOrigins: readonly string[]
+  info: { configPath: string; dataDir: string; host: string; port: number }
+  /** Peer address of a request. Defaults to the socket's address; tests pass their own. */
+  peerAddress?: (request: Request) => string | null
+  authLimiter?: AuthFailureLimiter
+}
+
+/** Path of a request URL without parsing it whole (this runs on every request). */
+function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start < 0) return '/'
+  const query = url.indexOf('?', start)
+  return query < 0 ? url.slice(start) : url.slice(start, query)
+}
+
+/** The form used to decide auth: percent-decoded, repeated slashes folded, so no other spelling of a path slips past. */
+function normalisedPath(path: string): string {
+  let decoded = path
+  try {
+    decoded = decodeURIComponent(path)
+  } catch {}
+  return decoded.replace(/\/{2,}/g, '/')
+}
+
+/**
+ * The whole HTTP application, built from its dependencies and never listening itself: tests call
+ * `app.handle(request)`, the gateway passes it to `listen`.
+ */
+export function createApp(deps: AppDeps) {
+  const httpLog = deps.log.withTag(HTTP_TAG)
+  const corsOrigins = new Set(deps.corsOrigins)
+  const limiter = deps.authLimiter ?? new AuthFailureLimiter()
+
+  return new Elysia()
+    .use(errorHandler(deps.log))
+    .onRequest(function prepareRequest({ request, set, server }) {
+      const id = assignRequestId(request)
+      set.headers['x-request-id'] = id
+      const origin = request.headers.get('origin')
+      const cors = corsHeaders(origin, corsOrigins)
+      if (cors) {
+        if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
+          return new Response(null, { status: 204, headers: { ...preflightHeaders(origin!), 'x-request-id': id } })
+        }
+        Object.assign(set.headers, cors)
+      }
+      const path = pathOf(request.url)
+      if (deps.isDraining() && path !== '/health') throw new AppError('UNAVAILABLE', 'the gateway is shutting down; retry in a moment')
+      const mode = authModeFor(normalisedPath(path))
+      if (mode !== 'none') {
+        authorize(request, mode, {
+          token: deps.token,
+          limiter,
+          peerAddress: deps.peerAddress ?? ((req) => server?.requestIP(req)?.address ?? null),
+        })
+      }
+    })
+    .onParse({ as: 'global' }, function parseJson({ request, contentType }) {
+      return parseJsonBody(request, contentType, deps.maxBodyBytes)
+    })
+    .onAfterResponse({ as: 'global' }, function logRequest({ request, set }) {
+      const status = typeof set.status === 'number' ? set.status : 200
+      const path = pathOf(request.url)
+      // Health probes (supervisors, `status`, load balancers) would drown the log: they are debug lines.
+      const probe = path === '/health' && status === 200
+      if (probe && httpLog.level < LogLevels.debug) return
+      const start = requestStartOf(request)
+      const write = probe ? httpLog.debug : httpLog.info
+      write(`${request.method} ${path} ${status}`, {
+        requestId: requestIdOf(request),
+        method: request.method,
+        path,
+        status,
+        ms: start === undefined ? undefined : Math.round((performance.now() - start) * 100) / 100,
+      })
+    })
+    .use(healthRoutes(deps))
+    .use(statusRoutes(deps))
+}
+
+export type App = ReturnType<typeof createApp>

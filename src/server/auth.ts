@@ -1,0 +1,116 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { AppError } from '../errors'
+
+export interface AuthOptions {
+  /** The current API token, read on every request so a rotated token applies at once. */
+  token: () => string | null
+  /** Address of the peer of a request; null when unknown (treated as not loopback). */
+  peerAddress: (request: Request) => string | null
+  limiter: AuthFailureLimiter
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopbackAddress(address: string | null): boolean {
+  if (!address) return false
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address
+  return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+}
+
+/** The Host a request was sent to names this machine: localhost, *.localhost, 127.x.y.z or [::1]. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase().replace(/^\[|\]$/g, '')
+  return host === 'localhost' || host.endsWith('.localhost') || isLoopbackAddress(host)
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest()
+
+/** Constant-time comparison (hashing first makes the lengths equal, so length is not leaked either). */
+export function tokensMatch(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected))
+}
+
+/**
+ * Counts wrong tokens per address. After `maxFailures` inside `windowMs`, every token attempt from that
+ * address is answered 429 until the window ends, so a token cannot be guessed at network speed.
+ */
+export class AuthFailureLimiter {
+  private failures = new Map<string, { count: number; resetAt: number }>()
+
+  constructor(
+    private readonly options: { maxFailures: number; windowMs: number; now?: () => number } = { maxFailures: 10, windowMs: 60_000 },
+  ) {}
+
+  private now() {
+    return this.options.now?.() ?? Date.now()
+  }
+
+  /** Seconds until the address may try again, or 0 when it is not limited. */
+  retryAfter(address: string): number {
+    const entry = this.failures.get(address)
+    if (!entry) return 0
+    const left = entry.resetAt - this.now()
+    if (left <= 0) {
+      this.failures.delete(address)
+      return 0
+    }
+    return entry.count >= this.options.maxFailures ? Math.ceil(left / 1000) : 0
+  }
+
+  fail(address: string) {
+    const now = this.now()
+    if (this.failures.size > 10_000) for (const [key, entry] of this.failures) if (entry.resetAt <= now) this.failures.delete(key)
+    const entry = this.failures.get(address)
+    if (!entry || entry.resetAt <= now) this.failures.set(address, { count: 1, resetAt: now + this.options.windowMs })
+    else entry.count++
+  }
+}
+
+const HOW_TO_SET = 'set gateway.auth.token in the config (or XOPCBOT_GATEWAY_TOKEN) and send "Authorization: Bearer <token>"'
+
+/**
+ * Decides whether a request may use an /api route (SPEC §7). `mode` "token" always needs the token
+ * (used by /api/logs); "default" lets loopback clients in when no token is configured.
+ */
+export function authorize(request: Request, mode: 'default' | 'token', options: AuthOptions): void {
+  const expected = options.token()
+  const address = options.peerAddress(request) ?? 'unknown'
+  const header = request.headers.get('authorization')
+
+  if (expected) {
+    const limited = options.limiter.retryAfter(address)
+    if (limited > 0) {
+      throw new AppError('RATE_LIMITED', `too many failed authentication attempts from this address; try again in ${limited} s`, {
+        headers: { 'retry-after': String(limited) },
+      })
+    }
+    if (!header) throw new AppError('UNAUTHORIZED', `missing API token: send "Authorization: Bearer <token>"`)
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+    if (!match) throw new AppError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"')
+    if (!tokensMatch(match[1]!, expected)) {
+      options.limiter.fail(address)
+      throw new AppError('UNAUTHORIZED', 'invalid API token')
+    }
+    return
+  }
+
+  if (mode === 'token') throw new AppError('UNAUTHORIZED', `this endpoint always needs an API token, and none is configured: ${HOW_TO_SET}`)
+  if (!isLoopbackAddress(address)) {
+    throw new AppError('UNAUTHORIZED', `no API token is configured, so only requests from this machine are accepted: ${HOW_TO_SET}`)
+  }
+  const hostname = new URL(request.url).hostname
+  if (!isLoopbackHost(hostname)) {
+    throw new AppError('UNAUTHORIZED', `requests without a token must be addressed to localhost, not ${JSON.stringify(hostname)} (DNS-rebinding guard): use http://localhost:<port> or ${HOW_TO_SET}`)
+  }
+}
+
+/**
+ * Which routes need what (SPEC §7), in one place so that a new route cannot forget it: everything under
+ * /api/ and /v1/ is protected, /api/logs always needs the token, webhook routes verify their own
+ * channel signatures, and everything else (/health, /openapi.json) is public.
+ */
+export function authModeFor(pathname: string): 'default' | 'token' | 'none' {
+  if (pathname === '/api/logs' || pathname.startsWith('/api/logs/')) return 'token'
+  if (pathname.startsWith('/api/webhook/')) return 'none'
+  if (pathname === '/api' || pathname.startsWith('/api/') || pathname === '/v1' || pathname.startsWith('/v1/')) return 'default'
+  return 'none'
+}

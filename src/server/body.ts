@@ -1,0 +1,52 @@
+import { AppError } from '../errors'
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const declared = request.headers.get('content-length')
+  if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
+  if (!request.body) return new Uint8Array()
+  const reader = request.body.getReader()
+  const chunks: Uint8Array[] = []
+  let total = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    total += value.byteLength
+    if (total > limit) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge(limit)
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks)
+}
+
+export const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', `request body is larger than the limit of ${limit} bytes (gateway.maxBodyBytes)`)
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * The one body parser of the API: JSON only, at most `limit` bytes (counted while reading, so a chunked
+ * body cannot slip past a missing Content-Length), valid UTF-8. Every failure is an AppError that names
+ * the problem.
+ */
+export async function parseJsonBody(request: Request, contentType: string | undefined, limit: number): Promise<unknown> {
+  if (!request.body && request.headers.get('content-length') === null) throw new AppError('INVALID_REQUEST', 'body: is required (a JSON object)')
+  if (!contentType || !JSON_TYPE.test(contentType)) {
+    throw new AppError('INVALID_REQUEST', `Content-Type must be application/json (got ${contentType ? JSON.stringify(contentType) : 'none'})`)
+  }
+  const bytes = await readLimited(request, limit)
+  if (bytes.byteLength === 0) throw new AppError('INVALID_REQUEST', 'body: is required (a JSON object)')
+  let text: string
+  try {
+    text = utf8.decode(bytes)
+  } catch {
+    throw new AppError('INVALID_REQUEST', 'body: is not valid UTF-8')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new AppError('INVALID_REQUEST', `body: is not valid JSON (${(error as Error).message.replace(/^JSON Parse error: /, '')})`)
+  }
+}

@@ -1,0 +1,57 @@
+import { Elysia, ValidationError } from 'elysia'
+import { z } from 'zod'
+import { AppError } from '../errors'
+import type { Logger } from '../logging/logger'
+import { describeIssues } from '../validation'
+import { requestIdOf } from './request-id'
+
+/** The zod issues behind one of Elysia's validation errors, as sentences that name the field. */
+function describeValidation(error: ValidationError): string {
+  const validator = error.validator as { schema?: unknown } | undefined
+  const schema = validator instanceof z.ZodType ? validator : validator?.schema instanceof z.ZodType ? validator.schema : null
+  const where = error.type === 'body' ? [] : [error.type]
+  if (schema) {
+    const result = schema.safeParse(error.value)
+    if (!result.success) {
+      const messages = describeIssues(result.error.issues, where)
+      return messages.map((m) => (m.startsWith('is required') || !m.includes(':') ? `${error.type}: ${m}` : m)).join('; ')
+    }
+  }
+  const first = error.all[0] as { path?: string; message?: string } | undefined
+  return `${error.type}: ${first?.message ?? 'is invalid'}`
+}
+
+const ELYSIA_CODES: Record<string, AppError['code']> = {
+  NOT_FOUND: 'NOT_FOUND',
+  PARSE: 'INVALID_REQUEST',
+  INVALID_COOKIE_SIGNATURE: 'INVALID_REQUEST',
+  INVALID_FILE_TYPE: 'INVALID_REQUEST',
+}
+
+/** Maps anything thrown while handling a request to an AppError; unexpected errors become a generic 500. */
+export function toAppError(code: string | number, error: unknown, request: Request): { appError: AppError; unexpected: boolean } {
+  if (error instanceof AppError) return { appError: error, unexpected: false }
+  // Elysia wraps whatever a parser throws in a ParseError; ours throws AppErrors that say what is wrong.
+  if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return { appError: error.cause, unexpected: false }
+  if (error instanceof ValidationError) return { appError: new AppError('INVALID_REQUEST', describeValidation(error)), unexpected: false }
+  if (typeof code === 'string' && code in ELYSIA_CODES) {
+    const mapped = ELYSIA_CODES[code]!
+    const message = mapped === 'NOT_FOUND' ? `no route for ${request.method} ${new URL(request.url).pathname}` : 'the request could not be parsed'
+    return { appError: new AppError(mapped, message), unexpected: false }
+  }
+  return { appError: new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log'), unexpected: true }
+}
+
+/**
+ * Registered first and globally: every error, Elysia's own included, leaves as
+ * `{ error: { code, message } }` (SPEC §6). Details of unexpected errors go to the log only.
+ */
+export function errorHandler(log: Logger) {
+  return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, function sendErrorEnvelope({ code, error, request, set }) {
+    const { appError, unexpected } = toAppError(code, error, request)
+    if (unexpected) log.withTag('http').error('unexpected error', { requestId: requestIdOf(request), method: request.method, path: new URL(request.url).pathname, err: error })
+    set.status = appError.status
+    Object.assign(set.headers, appError.headers)
+    return appError.toJSON()
+  })
+}

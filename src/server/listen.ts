@@ -1,0 +1,43 @@
+import type { Server } from 'bun'
+import { CliError } from '../errors'
+import type { App } from './app'
+
+export interface ListenOptions {
+  host: string
+  port: number
+  maxBodyBytes: number
+  /** seconds a connection may stay silent; Bun allows at most 255 */
+  idleTimeoutSeconds: number
+}
+
+export class PortInUseError extends CliError {
+  override readonly name = 'PortInUseError'
+  constructor(readonly port: number) {
+    super(`Port ${port} is already in use. Use --force to kill existing process.`)
+  }
+}
+
+/**
+ * Binds the app. `reusePort` is off (Elysia turns it on by default), so a taken port fails here instead of
+ * two gateways silently sharing it. Bun's own body limit sits well above ours: our parser answers oversized
+ * bodies with the JSON error envelope, which Bun's bare 413 would not.
+ */
+export function listen(app: App, options: ListenOptions): Server<unknown> {
+  try {
+    app.listen({
+      hostname: options.host,
+      port: options.port,
+      reusePort: false,
+      development: false,
+      idleTimeout: Math.min(255, Math.max(10, Math.ceil(options.idleTimeoutSeconds))),
+      maxRequestBodySize: Math.max(options.maxBodyBytes * 4, 16 * 1024 * 1024),
+    })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') throw new PortInUseError(options.port)
+    if (code === 'EACCES') throw new CliError(`Permission denied to listen on port ${options.port}; choose a port above 1023 (--port).`)
+    if (code === 'EADDRNOTAVAIL') throw new CliError(`Address ${options.host} is not available on this machine; check gateway.host or --host.`)
+    throw error
+  }
+  return app.server!
+}

@@ -1,0 +1,176 @@
+import { describe, expect, test } from 'bun:test'
+import { AuthFailureLimiter, isLoopbackAddress, isLoopbackHost, tokensMatch } from '../src/server/auth'
+import { makeApp, request } from './helpers/app'
+
+const TOKEN = 'the-right-token-0123456789'
+
+async function errorOf(response: Response) {
+  return ((await response.json()) as { error: { code: string; message: string } }).error
+}
+
+describe('without a token configured', () => {
+  test('loopback peer + loopback Host → allowed', async () => {
+    for (const [peer, host] of [
+      ['127.0.0.1', 'localhost:18790'],
+      ['::1', '[::1]:18790'],
+      ['::ffff:127.0.0.1', '127.0.0.1'],
+      ['127.0.0.5', 'app.localhost'],
+    ]) {
+      const { app } = makeApp({ peerAddress: () => peer! })
+      const response = await app.handle(request('/api/status', { host }))
+      expect(response.status).toBe(200)
+    }
+  })
+
+  test('loopback peer + foreign Host → 401 (DNS-rebinding guard)', async () => {
+    const { app } = makeApp({ peerAddress: () => '127.0.0.1' })
+    const response = await app.handle(request('/api/status', { host: 'attacker.example:18790' }))
+    expect(response.status).toBe(401)
+    const error = await errorOf(response)
+    expect(error.code).toBe('UNAUTHORIZED')
+    expect(error.message).toContain('attacker.example')
+  })
+
+  test('non-loopback peer → 401 that says how to set a token', async () => {
+    const { app } = makeApp({ peerAddress: () => '192.0.2.10' })
+    const response = await app.handle(request('/api/status'))
+    expect(response.status).toBe(401)
+    expect((await errorOf(response)).message).toContain('gateway.auth.token')
+  })
+
+  test('unknown peer (no socket) is not trusted', async () => {
+    const { app } = makeApp({ peerAddress: () => null })
+    expect((await app.handle(request('/api/status'))).status).toBe(401)
+  })
+
+  test('/api/logs always needs a token, even from loopback', async () => {
+    const { app } = makeApp()
+    const response = await app.handle(request('/api/logs'))
+    expect(response.status).toBe(401)
+    expect((await errorOf(response)).message).toContain('always needs an API token')
+  })
+
+  test('other spellings of an /api path do not skip the check', async () => {
+    const { app } = makeApp({ peerAddress: () => '192.0.2.10' })
+    for (const path of ['/%61pi/status', '//api/status', '/api//status', '/api/./status']) {
+      const response = await app.handle(request(path))
+      expect([401, 404]).toContain(response.status)
+      expect(response.status === 200).toBe(false)
+    }
+  })
+})
+
+describe('with a token configured', () => {
+  const withToken = (peer = '192.0.2.10', limiter?: AuthFailureLimiter) => makeApp({ token: () => TOKEN, peerAddress: () => peer, ...(limiter ? { authLimiter: limiter } : {}) })
+
+  test('missing token → 401, also from loopback', async () => {
+    const { app } = withToken('127.0.0.1')
+    const response = await app.handle(request('/api/status'))
+    expect(response.status).toBe(401)
+    expect((await errorOf(response)).message).toContain('Authorization: Bearer')
+  })
+
+  test('wrong token → 401', async () => {
+    const { app } = withToken()
+    const response = await app.handle(request('/api/status', { headers: { authorization: 'Bearer not-the-token' } }))
+    expect(response.status).toBe(401)
+    expect((await errorOf(response)).code).toBe('UNAUTHORIZED')
+  })
+
+  test('not a Bearer header → 401', async () => {
+    const { app } = withToken()
+    const response = await app.handle(request('/api/status', { headers: { authorization: `Basic ${btoa('u:' + TOKEN)}` } }))
+    expect(response.status).toBe(401)
+  })
+
+  test('right token → 200 from any address and Host', async () => {
+    const { app } = withToken()
+    const response = await app.handle(request('/api/status', { host: 'my-server.lan:18790', headers: { authorization: `Bearer ${TOKEN}` } }))
+    expect(response.status).toBe(200)
+    expect(((await response.json()) as { status: string }).status).toBe('ok')
+  })
+
+  test('a rotated token applies to the next request', async () => {
+    let current = TOKEN
+    const { app } = makeApp({ token: () => current, peerAddress: () => '192.0.2.10' })
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
+    current = 'a-brand-new-token-value'
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(401)
+    expect((await app.handle(request('/api/status', { headers: { authorization: 'Bearer a-brand-new-token-value' } }))).status).toBe(200)
+  })
+
+  test('repeated failures from one address → 429 with Retry-After, even for the right token; other addresses unaffected', async () => {
+    let now = 1_000_000
+    const limiter = new AuthFailureLimiter({ maxFailures: 5, windowMs: 60_000, now: () => now })
+    let peer = '192.0.2.10'
+    const { app } = makeApp({ token: () => TOKEN, peerAddress: () => peer, authLimiter: limiter })
+    const wrong = () => app.handle(request('/api/status', { headers: { authorization: 'Bearer wrong-guess' } }))
+    for (let i = 0; i < 5; i++) expect((await wrong()).status).toBe(401)
+    const limited = await wrong()
+    expect(limited.status).toBe(429)
+    expect(limited.headers.get('retry-after')).toBe('60')
+    expect((await errorOf(limited)).code).toBe('RATE_LIMITED')
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(429)
+    peer = '192.0.2.11'
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
+    peer = '192.0.2.10'
+    now += 60_001
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
+  })
+
+  test('/health needs no token', async () => {
+    const { app } = withToken()
+    expect((await app.handle(request('/health'))).status).toBe(200)
+  })
+})
+
+describe('CORS', () => {
+  const origin = 'https://app.example.com'
+
+  test('no origins configured → no CORS headers, preflight is not answered', async () => {
+    const { app } = makeApp()
+    const response = await app.handle(request('/api/status', { headers: { origin } }))
+    expect(response.headers.get('access-control-allow-origin')).toBeNull()
+    const preflight = await app.handle(request('/api/status', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET' } }))
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
+  })
+
+  test('a configured origin gets a preflight answer and CORS headers; another origin does not', async () => {
+    const { app } = makeApp({ corsOrigins: [origin], token: () => TOKEN })
+    const preflight = await app.handle(
+      request('/api/status', { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } }),
+    )
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin)
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('Authorization')
+    const actual = await app.handle(request('/api/status', { headers: { origin, authorization: `Bearer ${TOKEN}` } }))
+    expect(actual.status).toBe(200)
+    expect(actual.headers.get('access-control-allow-origin')).toBe(origin)
+    expect(actual.headers.get('vary')).toContain('Origin')
+    const other = await app.handle(request('/api/status', { headers: { origin: 'https://evil.example', authorization: `Bearer ${TOKEN}` } }))
+    expect(other.headers.get('access-control-allow-origin')).toBeNull()
+  })
+})
+
+describe('auth helpers', () => {
+  test('loopback addresses and hosts', () => {
+    expect(isLoopbackAddress('127.0.0.1')).toBe(true)
+    expect(isLoopbackAddress('127.255.0.3')).toBe(true)
+    expect(isLoopbackAddress('::1')).toBe(true)
+    expect(isLoopbackAddress('::ffff:127.0.0.1')).toBe(true)
+    expect(isLoopbackAddress('10.0.0.1')).toBe(false)
+    expect(isLoopbackAddress('::ffff:10.0.0.1')).toBe(false)
+    expect(isLoopbackAddress('1270.0.0.1')).toBe(false)
+    expect(isLoopbackHost('LOCALHOST')).toBe(true)
+    expect(isLoopbackHost('[::1]')).toBe(true)
+    expect(isLoopbackHost('localhost.evil.com')).toBe(false)
+    expect(isLoopbackHost('127.0.0.1.nip.io')).toBe(false)
+  })
+
+  test('tokensMatch compares whole values', () => {
+    expect(tokensMatch(TOKEN, TOKEN)).toBe(true)
+    expect(tokensMatch(TOKEN.slice(0, -1), TOKEN)).toBe(false)
+    expect(tokensMatch(TOKEN + 'x', TOKEN)).toBe(false)
+    expect(tokensMatch('', TOKEN)).toBe(false)
+  })
+})

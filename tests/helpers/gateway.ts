@@ -1,0 +1,111 @@
+import { mkdtempSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import { waitFor } from './wait'
+
+export const ROOT = resolve(import.meta.dir, '../..')
+export const ENTRY = join(ROOT, 'src/index.ts')
+
+/** A port nothing listens on right now (the kernel picks it; we release it at once). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolvePort(port))
+    })
+  })
+}
+
+export function tempHome(): string {
+  return mkdtempSync(join(tmpdir(), 'xopcbot-e2e-'))
+}
+
+/** The environment of a child process: a private HOME and nothing of ours inherited. */
+export function childEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith('XOPCBOT_')) env[key] = value
+  }
+  return { ...env, HOME: home, NO_COLOR: '1', ...extra }
+}
+
+/** How to start the CLI: from source with Bun, or a compiled binary. */
+export type Runner = string[]
+export const fromSource: Runner = [process.execPath, ENTRY]
+
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs the CLI to completion. */
+export async function runCli(args: string[], { home = tempHome(), env = {}, runner = fromSource, timeoutMs = 20_000 } = {}): Promise<RunResult> {
+  const proc = Bun.spawn([...runner, ...args], { env: childEnv(home, env), stdout: 'pipe', stderr: 'pipe', stdin: 'ignore' })
+  const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  clearTimeout(timer)
+  return { code, stdout, stderr }
+}
+
+export interface RunningGateway {
+  proc: Subprocess<'ignore', 'pipe', 'pipe'>
+  port: number
+  home: string
+  url: string
+  output: () => string
+  stop: (signal?: NodeJS.Signals) => Promise<number>
+}
+
+/** Starts `xopcbot gateway` as a real process and waits until /health answers 200. */
+export async function startGateway({
+  args = [],
+  env = {},
+  home = tempHome(),
+  runner = fromSource,
+  port,
+}: { args?: string[]; env?: Record<string, string>; home?: string; runner?: Runner; port?: number } = {}): Promise<RunningGateway> {
+  const listenPort = port ?? (await freePort())
+  const proc = Bun.spawn([...runner, 'gateway', '--port', String(listenPort), '--host', '127.0.0.1', ...args], {
+    env: childEnv(home, env),
+    stdout: 'pipe',
+    stderr: 'pipe',
+    stdin: 'ignore',
+  })
+  let out = ''
+  const decoder = new TextDecoder()
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) out += decoder.decode(chunk, { stream: true })
+  }
+  const pumped = Promise.all([pump(proc.stdout), pump(proc.stderr)])
+  const url = `http://127.0.0.1:${listenPort}`
+  try {
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`gateway exited with ${proc.exitCode}: ${out}`)
+        return (await fetch(`${url}/health`)).status === 200
+      },
+      { what: 'gateway /health', timeoutMs: 15_000 },
+    )
+  } catch (error) {
+    proc.kill('SIGKILL')
+    throw error
+  }
+  return {
+    proc,
+    port: listenPort,
+    home,
+    url,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      proc.kill(signal)
+      const code = await proc.exited
+      await pumped
+      return code
+    },
+  }
+}
