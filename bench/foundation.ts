@@ -120,29 +120,39 @@ await Bun.sleep(1000)
 const idleRss = rssKiB(gateway.pid)
 rows.push(['idle RSS after start (binary)', `${(idleRss / 1024).toFixed(1)} MiB`, 'aim ≤ 60 MB'])
 
-const barePort = await freePort()
-const bare = Bun.spawn([process.execPath, join(ROOT, 'bench/bare-server.ts'), String(barePort)], { stdout: 'ignore', stderr: 'inherit' })
-for (const deadline = Date.now() + 10_000; ; await Bun.sleep(10)) {
-  if (await fetch(`http://127.0.0.1:${barePort}/health`).then((r) => r.ok).catch(() => false)) break
-  if (Date.now() > deadline) throw new Error('the bare server did not start')
+async function startBare(extra: string[]) {
+  const port = await freePort()
+  const proc = Bun.spawn([process.execPath, join(ROOT, 'bench/bare-server.ts'), String(port), ...extra], { stdout: 'ignore', stderr: 'inherit' })
+  for (const deadline = Date.now() + 10_000; ; await Bun.sleep(10)) {
+    if (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok).catch(() => false)) break
+    if (Date.now() > deadline) throw new Error('the bare server did not start')
+  }
+  return { proc, port }
 }
+const bare = await startBare([])
+const bareWithId = await startBare(['--request-id'])
 
-// Interleaved rounds, so that a slow moment of a shared machine hits both sides alike.
-const bareRps: number[] = []
-const gatewayRps: number[] = []
+// Interleaved rounds, so that a slow moment of a shared machine hits every server alike.
+const samples = { bare: [] as number[], bareWithId: [] as number[], gateway: [] as number[] }
 for (let round = 0; round < ROUNDS; round++) {
-  bareRps.push(wrk(wrkPath, `http://127.0.0.1:${barePort}/health`, SECONDS))
-  gatewayRps.push(wrk(wrkPath, `http://127.0.0.1:${gatewayPort}/health`, SECONDS))
+  samples.bare.push(wrk(wrkPath, `http://127.0.0.1:${bare.port}/health`, SECONDS))
+  samples.gateway.push(wrk(wrkPath, `http://127.0.0.1:${gatewayPort}/health`, SECONDS))
+  samples.bareWithId.push(wrk(wrkPath, `http://127.0.0.1:${bareWithId.port}/health`, SECONDS))
 }
-const bareMedian = median(bareRps)
-const gatewayMedian = median(gatewayRps)
-rows.push(['/health req/s at 64 connections, bare Bun.serve', `${bareMedian.toFixed(0)} (median of ${ROUNDS} × ${SECONDS} s)`, 'reference'])
-rows.push(['/health req/s at 64 connections, gateway', `${gatewayMedian.toFixed(0)} (median of ${ROUNDS} × ${SECONDS} s)`, ''])
+const bareMedian = median(samples.bare)
+const bareWithIdMedian = median(samples.bareWithId)
+const gatewayMedian = median(samples.gateway)
+const runs = `(median of ${ROUNDS} × ${SECONDS} s)`
+rows.push(['/health req/s at 64 connections, bare Bun.serve', `${bareMedian.toFixed(0)} ${runs}`, 'reference'])
+rows.push(['  … bare Bun.serve + X-Request-Id header', `${bareWithIdMedian.toFixed(0)} ${runs}`, ''])
+rows.push(['/health req/s at 64 connections, gateway', `${gatewayMedian.toFixed(0)} ${runs}`, ''])
 rows.push(['gateway / bare', `${(gatewayMedian / bareMedian).toFixed(2)}×`, 'aim ≥ 0.85×'])
+rows.push(['gateway / bare + X-Request-Id', `${(gatewayMedian / bareWithIdMedian).toFixed(2)}×`, ''])
 rows.push(['RSS after the load above (binary)', `${(rssKiB(gateway.pid) / 1024).toFixed(1)} MiB`, ''])
 
 await stop(gateway)
-await stop(bare)
+await stop(bare.proc)
+await stop(bareWithId.proc)
 rmSync(home, { recursive: true, force: true })
 
 const width = Math.max(...rows.map((r) => r[0].length))

@@ -7,7 +7,7 @@ import { parseJsonBody } from './body'
 import { corsHeaders, preflightHeaders } from './cors'
 import { errorHandler } from './errors'
 import { healthRoutes } from './health'
-import { assignRequestId, requestIdOf, requestStartOf } from './request-id'
+import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { statusRoutes } from './status'
 
 export interface AppDeps {
@@ -38,6 +38,7 @@ function pathOf(url: string): string {
 
 /** The form used to decide auth: percent-decoded, repeated slashes folded, so no other spelling of a path slips past. */
 function normalisedPath(path: string): string {
+  if (!path.includes('%') && !path.includes('//')) return path
   let decoded = path
   try {
     decoded = decodeURIComponent(path)
@@ -53,21 +54,25 @@ export function createApp(deps: AppDeps) {
   const httpLog = deps.log.withTag(HTTP_TAG)
   const corsOrigins = new Set(deps.corsOrigins)
   const limiter = deps.authLimiter ?? new AuthFailureLimiter()
+  const logProbes = httpLog.level >= LogLevels.debug
 
   return new Elysia()
     .use(errorHandler(deps.log))
     .onRequest(function prepareRequest({ request, set, server }) {
-      const id = assignRequestId(request)
-      set.headers['x-request-id'] = id
-      const origin = request.headers.get('origin')
-      const cors = corsHeaders(origin, corsOrigins)
-      if (cors) {
-        if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
-          return new Response(null, { status: 204, headers: { ...preflightHeaders(origin!), 'x-request-id': id } })
-        }
-        Object.assign(set.headers, cors)
-      }
+      const id = requestIdFor(request)
       const path = pathOf(request.url)
+      set.headers['x-request-id'] = id
+      recordRequest(request, { id, path, start: performance.now() })
+      if (corsOrigins.size > 0) {
+        const origin = request.headers.get('origin')
+        const cors = corsHeaders(origin, corsOrigins)
+        if (cors) {
+          if (request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
+            return new Response(null, { status: 204, headers: { ...preflightHeaders(origin!), 'x-request-id': id } })
+          }
+          Object.assign(set.headers, cors)
+        }
+      }
       if (deps.isDraining() && path !== '/health') throw new AppError('UNAVAILABLE', 'the gateway is shutting down; retry in a moment')
       const mode = authModeFor(normalisedPath(path))
       if (mode !== 'none') {
@@ -82,19 +87,18 @@ export function createApp(deps: AppDeps) {
       return parseJsonBody(request, contentType, deps.maxBodyBytes)
     })
     .onAfterResponse({ as: 'global' }, function logRequest({ request, set }) {
+      const facts = factsOf(request)
+      if (!facts) return
       const status = typeof set.status === 'number' ? set.status : 200
-      const path = pathOf(request.url)
       // Health probes (supervisors, `status`, load balancers) would drown the log: they are debug lines.
-      const probe = path === '/health' && status === 200
-      if (probe && httpLog.level < LogLevels.debug) return
-      const start = requestStartOf(request)
-      const write = probe ? httpLog.debug : httpLog.info
-      write(`${request.method} ${path} ${status}`, {
-        requestId: requestIdOf(request),
+      const probe = facts.path === '/health' && status === 200
+      if (probe && !logProbes) return
+      ;(probe ? httpLog.debug : httpLog.info)(`${request.method} ${facts.path} ${status}`, {
+        requestId: facts.id,
         method: request.method,
-        path,
+        path: facts.path,
         status,
-        ms: start === undefined ? undefined : Math.round((performance.now() - start) * 100) / 100,
+        ms: Math.round((performance.now() - facts.start) * 100) / 100,
       })
     })
     .use(healthRoutes(deps))

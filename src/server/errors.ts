@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { describeIssues } from '../validation'
-import { requestIdOf } from './request-id'
+import { factsOf } from './request-id'
 
 /** The zod issues behind one of Elysia's validation errors, as sentences that name the field. */
 function describeValidation(error: ValidationError): string {
@@ -49,7 +49,7 @@ export function toAppError(code: string | number, error: unknown, request: Reque
 export function errorHandler(log: Logger) {
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, function sendErrorEnvelope({ code, error, request, set }) {
     const { appError, unexpected } = toAppError(code, error, request)
-    if (unexpected) log.withTag('http').error('unexpected error', { requestId: requestIdOf(request), method: request.method, path: new URL(request.url).pathname, err: error })
+    if (unexpected) log.withTag('http').error('unexpected error', { requestId: factsOf(request)?.id, method: request.method, path: new URL(request.url).pathname, err: error })
     set.status = appError.status
     Object.assign(set.headers, appError.headers)
     return appError.toJSON()

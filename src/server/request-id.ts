@@ -1,18 +1,24 @@
-const ids = new WeakMap<Request, { id: string; start: number }>()
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** A client's own X-Request-Id is kept when it is short and plain; otherwise a new one is made. */
-export function assignRequestId(request: Request): string {
+export function requestIdFor(request: Request): string {
   const given = request.headers.get('x-request-id')
-  const id = given && CLIENT_ID.test(given) ? given : crypto.randomUUID()
-  ids.set(request, { id, start: performance.now() })
-  return id
+  return given && CLIENT_ID.test(given) ? given : crypto.randomUUID()
 }
 
-export function requestIdOf(request: Request): string | undefined {
-  return ids.get(request)?.id
+/** Per-request facts the log line needs after the response is sent. */
+export interface RequestFacts {
+  id: string
+  path: string
+  start: number
 }
 
-export function requestStartOf(request: Request): number | undefined {
-  return ids.get(request)?.start
+const facts = new WeakMap<Request, RequestFacts>()
+
+export function recordRequest(request: Request, value: RequestFacts) {
+  facts.set(request, value)
+}
+
+export function factsOf(request: Request): RequestFacts | undefined {
+  return facts.get(request)
 }
