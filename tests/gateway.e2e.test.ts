@@ -173,7 +173,7 @@ describe('command line', () => {
     [['gateway', '--token', 'short'], '--token: must be at least 8 characters'],
     [['gateway', '--frobnicate'], 'unknown option --frobnicate'],
     [['gateway', 'stray'], 'unexpected argument "stray"'],
-    [['no-such-command'], 'Unknown command no-such-command'],
+    [['no-such-command'], 'unknown command "no-such-command"'],
   ]
   for (const [args, message] of usage) {
     test(`usage error: xopcbot ${args.join(' ')} → exit 2`, async () => {

@@ -102,11 +102,21 @@ describe('error envelope', () => {
     }
   })
 
-  test('an empty body → 400', async () => {
+  test('an empty body stands for {}: required fields are named, whatever the content type', async () => {
     const { app } = appWithProbeRoutes()
-    const response = await app.handle(request('/api/probe', { method: 'POST', headers: { 'content-type': 'application/json' } }))
-    expect(response.status).toBe(400)
-    expect((await json(response)).error.message).toContain('body: is required')
+    for (const headers of [{ 'content-type': 'application/json' }, {} as Record<string, string>]) {
+      const response = await app.handle(request('/api/probe', { method: 'POST', headers }))
+      expect(response.status).toBe(400)
+      expect((await json(response)).error.message).toBe('content: is required')
+    }
+  })
+
+  test('a body-less POST to a route without a body schema is accepted', async () => {
+    const { app } = makeApp()
+    const made = app.post('/api/probe/empty', ({ body }) => ({ status: 'ok', body }))
+    const response = await made.handle(request('/api/probe/empty', { method: 'POST' }))
+    expect(response.status).toBe(200)
+    expect(await json(response)).toEqual({ status: 'ok', body: {} })
   })
 
   test('invalid UTF-8 → 400', async () => {

@@ -3,22 +3,36 @@ import { z } from 'zod'
 import { runGateway } from '../lifecycle/run'
 import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, serverArgs, TokenFlag } from './args'
 
-const args = { ...serverArgs, ...configArg } as const
+const args = {
+  ...serverArgs,
+  ...configArg,
+  force: { type: 'boolean', description: 'Stop the running gateway of this config and kill whatever listens on the port first' },
+} as const
 
 export default defineCommand({
-  meta: { name: 'gateway', description: 'Run the gateway in the foreground (Ctrl+C stops it)' },
+  meta: { name: 'gateway', description: 'Run the gateway in the foreground (Ctrl+C stops it), or manage it' },
   args,
+  subCommands: {
+    status: () => import('./gateway-status').then((m) => m.default),
+    stop: () => import('./gateway-stop').then((m) => m.default),
+    restart: () => import('./gateway-restart').then((m) => m.default),
+    logs: () => import('./gateway-logs').then((m) => m.default),
+    token: () => import('./gateway-token').then((m) => m.default),
+  },
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, {
       port: PortFlag.optional(),
       host: HostFlag.optional(),
       token: TokenFlag.optional(),
       config: PathFlag.optional(),
+      force: z.boolean().optional(),
     })
     return runGateway({
       env: process.env,
       configFlag: flags.config,
       flags: { port: flags.port, host: flags.host, token: flags.token },
+      force: flags.force ?? false,
+      argv: ['gateway', ...rawArgs],
       print: (line) => console.log(line),
     })
   },

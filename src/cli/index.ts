@@ -1,5 +1,5 @@
 import { defineCommand, renderUsage, runCommand, type CommandDef } from 'citty'
-import { CliError, ConfigError, ExitCode } from '../errors'
+import { CliError, ConfigError, ExitCode, UsageError } from '../errors'
 import { VERSION } from '../version'
 
 export const root = defineCommand({
@@ -13,19 +13,25 @@ async function resolveValue<T>(value: T | Promise<T> | (() => T | Promise<T>)): 
   return typeof value === 'function' ? (value as () => T | Promise<T>)() : value
 }
 
-/** The command a `--help` is about: follow the words of argv through the sub-commands. */
-async function commandFor(argv: string[]): Promise<[CommandDef<any>, CommandDef<any> | undefined]> {
+/**
+ * The command named by the leading words of argv (`gateway`, `gateway status`, …), its parent, and the
+ * arguments left for it. Dispatching to the leaf ourselves keeps citty from also running the parent.
+ */
+async function resolveCommand(argv: string[]): Promise<{ command: CommandDef<any>; parent?: CommandDef<any>; rest: string[] }> {
   let command: CommandDef<any> = root
   let parent: CommandDef<any> | undefined
-  for (const word of argv) {
-    if (word.startsWith('-')) continue
+  let index = 0
+  while (index < argv.length) {
+    const word = argv[index]!
+    if (word.startsWith('-')) break
     const subCommands = await resolveValue(command.subCommands)
     const next = subCommands?.[word]
     if (!next) break
     parent = command
     command = await resolveValue(next)
+    index++
   }
-  return [command, parent]
+  return { command, ...(parent ? { parent } : {}), rest: argv.slice(index) }
 }
 
 /** Runs the CLI and resolves to the exit code. Errors are one sentence; stacks only with --verbose. */
@@ -35,7 +41,8 @@ export async function main(argv: string[]): Promise<number> {
   const beforeDashes = args.includes('--') ? args.slice(0, args.indexOf('--')) : args
   try {
     if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
-      console.log((await renderUsage(...(await commandFor(beforeDashes)))) + '\n')
+      const { command, parent } = await resolveCommand(beforeDashes)
+      console.log((await renderUsage(command, parent)) + '\n')
       return ExitCode.OK
     }
     if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
@@ -46,7 +53,9 @@ export async function main(argv: string[]): Promise<number> {
       console.log((await renderUsage(root)) + '\n')
       return ExitCode.USAGE
     }
-    const { result } = await runCommand(root, { rawArgs: args })
+    const { command, rest } = await resolveCommand(args)
+    if (command === root) throw new UsageError(`unknown command ${JSON.stringify(args[0])}`)
+    const { result } = await runCommand({ ...command, subCommands: undefined }, { rawArgs: rest })
     return typeof result === 'number' ? result : ExitCode.OK
   } catch (error) {
     return report(error, verbose)

@@ -5,6 +5,7 @@ import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { secretsOf } from '../logging/redact'
 import { createApp } from '../server/app'
+import type { GatewayControl } from '../server/control'
 import { listen } from '../server/listen'
 import { openDatabase } from '../storage/db'
 import { ensurePrivateDir } from '../storage/files'
@@ -16,6 +17,8 @@ export interface GatewayOptions {
   configPath: string
   /** write the human-readable log to stderr (foreground runs) */
   console?: boolean
+  control?: GatewayControl
+  testHooks?: boolean
 }
 
 /**
@@ -29,9 +32,11 @@ export class Gateway {
   private logger: GatewayLogger | null = null
   private db: Database | null = null
   private server: Server<unknown> | null = null
+  private currentToken: string | null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
+    this.currentToken = options.config.gateway.auth.token
   }
 
   get log() {
@@ -43,7 +48,13 @@ export class Gateway {
   }
 
   get token() {
-    return this.options.config.gateway.auth.token
+    return this.currentToken
+  }
+
+  /** Applies a new API token at once: the next request is checked against it, and logs redact it. */
+  setToken(token: string | null) {
+    this.currentToken = token
+    this.logger?.redactor.setSecrets([...secretsOf(this.options.config), ...(token ? [token] : [])])
   }
 
   start() {
@@ -67,6 +78,8 @@ export class Gateway {
         maxBodyBytes: config.gateway.maxBodyBytes,
         corsOrigins: config.gateway.cors.origins,
         info: { configPath, dataDir: this.dataDir, host: config.gateway.host, port: config.gateway.port },
+        ...(this.options.control ? { control: this.options.control } : {}),
+        testHooks: this.options.testHooks ?? false,
       })
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15

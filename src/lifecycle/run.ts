@@ -1,16 +1,27 @@
+import { spawn } from 'node:child_process'
 import { applyGatewayOverrides, type GatewayFlags } from '../config/settings'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Env } from '../config/paths'
+import type { Config } from '../config/schema'
 import { displayUrl, maskToken } from '../cli/output'
-import { ExitCode } from '../errors'
+import { CliError, ExitCode } from '../errors'
+import { VERSION } from '../version'
 import { Gateway } from './gateway'
+import { GatewayLock, inspectLock, lockPathFor, readLock, type LockInfo } from './lock'
+import { freeThePort, terminate } from './ports'
+import { isSameProcessAlive, selfCommand } from './process'
 
 export interface RunOptions {
   env: Env
   configFlag?: string | undefined
   flags: GatewayFlags
+  force?: boolean
+  /** the arguments after the executable (and entry file), recorded so that a restart repeats them */
+  argv: string[]
   print: (line: string) => void
 }
+
+type Event = { kind: 'stop'; reason: string } | { kind: 'restart'; reason: string }
 
 function banner(gateway: Gateway, configPath: string, configExists: boolean): string[] {
   const { host } = gateway.options.config.gateway
@@ -27,35 +38,205 @@ function banner(gateway: Gateway, configPath: string, configExists: boolean): st
   ]
 }
 
+/** A queue of lifecycle events fed by signals and the control routes; the run loop takes them one by one. */
+class Events {
+  private queue: Event[] = []
+  private waiting: ((event: Event) => void) | null = null
+
+  push(event: Event) {
+    if (this.waiting) {
+      const resolve = this.waiting
+      this.waiting = null
+      resolve(event)
+    } else this.queue.push(event)
+  }
+
+  next(): Promise<Event> {
+    const event = this.queue.shift()
+    return event ? Promise.resolve(event) : new Promise((resolve) => (this.waiting = resolve))
+  }
+}
+
+/** Waits until a successor process owns the lock and answers /health; false if it does not within `timeoutMs`. */
+async function waitForSuccessor(lockPath: string, oldPid: number, child: { exitCode: number | null }, timeoutMs: number): Promise<LockInfo | null> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline && child.exitCode === null) {
+    const info = readLock(lockPath)
+    if (info && info.pid !== oldPid && isSameProcessAlive(info.pid, info.startTime)) {
+      const url = displayUrl(info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host, info.port)
+      const healthy = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
+        .then((r) => r.ok)
+        .catch(() => false)
+      if (healthy) return info
+    }
+    await Bun.sleep(50)
+  }
+  return null
+}
+
 /**
- * The foreground run loop (SPEC §5.2): load and validate the config, start, wait for SIGTERM/SIGINT,
- * stop gracefully. A second Ctrl+C while draining exits at once. Resolves to the exit code.
+ * The foreground run loop (SPEC §5.2–5.4): config → lock → storage and server → wait for events →
+ * graceful stop → release the lock → exit, or restart. Resolves to the exit code.
  */
 export async function runGateway(options: RunOptions): Promise<number> {
-  const paths = resolvePaths({ env: options.env, configFlag: options.configFlag })
-  const loaded = loadConfig(paths.configPath, options.env)
-  const config = applyGatewayOverrides(loaded.config, options.env, options.flags)
-  // Everything the gateway creates (database, WAL, logs) is private to the user.
+  const { env, print } = options
+  const paths = resolvePaths({ env, configFlag: options.configFlag })
+  const loadEffective = (): { config: Config; exists: boolean } => {
+    const loaded = loadConfig(paths.configPath, env)
+    return { config: applyGatewayOverrides(loaded.config, env, options.flags), exists: loaded.exists }
+  }
+  let { config, exists } = loadEffective()
+  // Everything the gateway creates (lock, database, WAL, logs) is private to the user.
   process.umask(0o077)
 
-  const gateway = new Gateway({ config, configPath: paths.configPath })
-  gateway.start()
-  for (const line of banner(gateway, paths.configPath, loaded.exists)) options.print(line)
+  const lockPath = lockPathFor(paths.locksDir, paths.configPath)
+  const supervised = !!env.XOPCBOT_SERVICE_MARKER
+  const allowSigusr1Restart = env.XOPCBOT_ALLOW_SIGUSR1_RESTART === '1'
+  const respawn = !supervised && env.XOPCBOT_NO_RESPAWN !== '1'
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => resolve(sig)
-    process.once('SIGTERM', onSignal)
-    process.once('SIGINT', onSignal)
+  if (options.force) await forceStart(lockPath, config, print)
+
+  const command = selfCommand()
+  const lockFields = (c: Config) => ({
+    configPath: paths.configPath,
+    host: c.gateway.host,
+    port: c.gateway.port,
+    version: VERSION,
+    execPath: command[0]!,
+    argv: [...command.slice(1), ...options.argv],
+    cwd: process.cwd(),
+    supervised,
+    allowSigusr1Restart,
+    respawn,
+    restarts: 0,
   })
-  process.removeAllListeners('SIGTERM')
-  process.removeAllListeners('SIGINT')
-  const forceExit = () => {
-    gateway.log.warn('second interrupt: exiting without waiting for the drain')
-    gateway.closeNow()
-    process.exit(130)
+  let lock = GatewayLock.acquire(lockPath, lockFields(config))
+
+  const events = new Events()
+  let gateway: Gateway
+  const control = {
+    nonce: () => lock.current.nonce,
+    stop: () => events.push({ kind: 'stop', reason: 'control request' }),
+    restart: () => events.push({ kind: 'restart', reason: 'control request' }),
+    reloadToken: () => {
+      const fresh = loadEffective().config
+      gateway.setToken(fresh.gateway.auth.token)
+      gateway.log.info('API token reloaded', { configured: !!fresh.gateway.auth.token })
+    },
   }
-  process.once('SIGINT', forceExit)
-  process.once('SIGTERM', forceExit)
-  await gateway.stop(signal)
-  return ExitCode.OK
+  const startGateway = (c: Config) => {
+    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1' })
+    next.start()
+    return next
+  }
+  try {
+    gateway = startGateway(config)
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+  for (const line of banner(gateway, paths.configPath, exists)) print(line)
+
+  let stopping = false
+  const onStopSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      gateway.log.warn('second stop signal: exiting without waiting for the drain', { signal })
+      gateway.closeNow()
+      lock.release()
+      process.exit(130)
+    }
+    events.push({ kind: 'stop', reason: signal })
+  }
+  const onRestartSignal = () => {
+    if (allowSigusr1Restart) events.push({ kind: 'restart', reason: 'SIGUSR1' })
+    else gateway.log.warn('SIGUSR1 ignored: restart by signal needs XOPCBOT_ALLOW_SIGUSR1_RESTART=1 in the gateway environment')
+  }
+  process.on('SIGTERM', onStopSignal)
+  process.on('SIGINT', onStopSignal)
+  if (process.platform !== 'win32') process.on('SIGUSR1', onRestartSignal)
+  const onUnhandled = (reason: unknown) => gateway.log.error('unhandled rejection', { err: reason })
+  process.on('unhandledRejection', onUnhandled)
+  const detach = () => {
+    process.off('SIGTERM', onStopSignal)
+    process.off('SIGINT', onStopSignal)
+    process.off('SIGUSR1', onRestartSignal)
+    process.off('unhandledRejection', onUnhandled)
+  }
+
+  for (;;) {
+    const event = await events.next()
+    if (event.kind === 'stop') {
+      stopping = true
+      await gateway.stop(event.reason)
+      lock.release()
+      detach()
+      return ExitCode.OK
+    }
+
+    // Restart. A config that no longer loads keeps the running gateway as it is.
+    let next: Config
+    try {
+      next = loadEffective().config
+    } catch (error) {
+      gateway.log.error('restart refused: the config is invalid; the gateway keeps running unchanged', { err: (error as Error).message })
+      continue
+    }
+
+    if (supervised) {
+      stopping = true
+      await gateway.stop(`${event.reason}: exiting with 75 so that the service manager starts it again`)
+      lock.release()
+      detach()
+      return ExitCode.RESTART
+    }
+
+    if (respawn) {
+      stopping = true
+      await gateway.stop(`${event.reason}: handing over to a new process`)
+      lock.release()
+      const [exe, ...args] = [command[0]!, ...command.slice(1), ...options.argv]
+      const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: process.env, cwd: process.cwd() })
+      child.unref()
+      const successor = await waitForSuccessor(lockPath, process.pid, child, 20_000)
+      if (successor) {
+        print(`🔄 Restarted: the gateway now runs as pid ${successor.pid} on port ${successor.port}`)
+        detach()
+        return ExitCode.OK
+      }
+      // The successor did not come up: kill what is left of it and carry on in this process.
+      if (child.pid && child.exitCode === null) await terminate(child.pid, null)
+      lock = GatewayLock.acquire(lockPath, lockFields(next))
+      gateway = startGateway(next)
+      stopping = false
+      gateway.log.error('the new process did not become healthy within 20 s; restarted in this process instead')
+      continue
+    }
+
+    // XOPCBOT_NO_RESPAWN=1: rebuild everything inside this process.
+    await gateway.stop(`${event.reason}: restarting in this process`)
+    try {
+      gateway = startGateway(next)
+      config = next
+    } catch (error) {
+      gateway = startGateway(config)
+      gateway.log.error('restart with the new config failed; running with the previous one', { err: (error as Error).message })
+    }
+    lock.update({ host: gateway.options.config.gateway.host, port: gateway.port, restarts: lock.current.restarts + 1 })
+    gateway.log.info('gateway restarted in this process', { pid: process.pid, port: gateway.port })
+  }
+}
+
+/** `gateway --force`: stop this config's running gateway and whatever listens on the port, then start. */
+async function forceStart(lockPath: string, config: Config, print: (line: string) => void) {
+  const state = inspectLock(lockPath)
+  if (state.state === 'running' && state.info.pid !== process.pid) {
+    const signal = await terminate(state.info.pid, state.info.startTime)
+    print(`🔪 Stopped the running gateway (pid ${state.info.pid}, port ${state.info.port}) with ${signal}`)
+  }
+  const { killed, refused } = await freeThePort(config.gateway.host, config.gateway.port)
+  for (const k of killed) print(`🔪 Killed pid ${k.pid} (${k.command}) with ${k.signal}; port ${config.gateway.port} is free`)
+  if (refused.length) {
+    const r = refused[0]!
+    throw new CliError(`Port ${config.gateway.port} is held by pid ${r.pid} (${r.command}), which --force will not kill: ${r.reason}.`)
+  }
 }

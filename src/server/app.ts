@@ -4,11 +4,13 @@ import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
 import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
+import { controlRoutes, type GatewayControl } from './control'
 import { corsHeaders, preflightHeaders } from './cors'
 import { errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { statusRoutes } from './status'
+import { testHookRoutes } from './test-hooks'
 
 export interface AppDeps {
   version: string
@@ -26,6 +28,10 @@ export interface AppDeps {
   /** Peer address of a request. Defaults to the socket's address; tests pass their own. */
   peerAddress?: (request: Request) => string | null
   authLimiter?: AuthFailureLimiter
+  /** the local control routes; absent in tests that do not need them */
+  control?: GatewayControl
+  /** mount /_test/* (XOPCBOT_TEST_HOOKS=1) */
+  testHooks?: boolean
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -103,6 +109,8 @@ export function createApp(deps: AppDeps) {
     })
     .use(healthRoutes(deps))
     .use(statusRoutes(deps))
+    .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
+    .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
 }
 
 export type App = ReturnType<typeof createApp>

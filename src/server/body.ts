@@ -28,16 +28,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
  * The one body parser of the API: JSON only, at most `limit` bytes (counted while reading, so a chunked
- * body cannot slip past a missing Content-Length), valid UTF-8. Every failure is an AppError that names
- * the problem.
+ * body cannot slip past a missing Content-Length), valid UTF-8. An empty body stands for `{}`, so that
+ * routes without a body (or with an optional one) accept bare POST/DELETE requests and routes that need
+ * fields name the missing ones. Every failure is an AppError that names the problem.
  */
 export async function parseJsonBody(request: Request, contentType: string | undefined, limit: number): Promise<unknown> {
-  if (!request.body && request.headers.get('content-length') === null) throw new AppError('INVALID_REQUEST', 'body: is required (a JSON object)')
+  const declared = request.headers.get('content-length')
+  if (!request.body || declared === '0') return {}
+  const bytes = await readLimited(request, limit)
+  if (bytes.byteLength === 0) return {}
   if (!contentType || !JSON_TYPE.test(contentType)) {
     throw new AppError('INVALID_REQUEST', `Content-Type must be application/json (got ${contentType ? JSON.stringify(contentType) : 'none'})`)
   }
-  const bytes = await readLimited(request, limit)
-  if (bytes.byteLength === 0) throw new AppError('INVALID_REQUEST', 'body: is required (a JSON object)')
   let text: string
   try {
     text = utf8.decode(bytes)

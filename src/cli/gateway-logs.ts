@@ -1,0 +1,70 @@
+import { defineCommand } from 'citty'
+import { dirname, join } from 'node:path'
+import { z } from 'zod'
+import { loadConfig } from '../config/load'
+import { dataDirOf, logFileOf } from '../config/paths'
+import { ExitCode } from '../errors'
+import { levelAtLeast, readLastLines, followFile, type LogEntry } from '../logging/reader'
+import { configArg, parseFlags, PathFlag } from './args'
+import { locate } from './target'
+
+const args = {
+  ...configArg,
+  lines: { type: 'string', description: 'How many lines (default: 50)', valueHint: 'n' },
+  follow: { type: 'boolean', description: 'Keep printing new lines, like tail -f' },
+  level: { type: 'string', description: 'Lowest level shown: trace, debug, info, warn, error, fatal', valueHint: 'level' },
+  json: { type: 'boolean', description: 'Print the JSON lines as written' },
+} as const
+
+const LinesFlag = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number')
+  .transform(Number)
+  .pipe(z.int().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'))
+const LevelFlag = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'must be one of trace, debug, info, warn, error, fatal')
+
+function formatEntry(entry: LogEntry, json: boolean): string {
+  if (json || !entry.entry) return entry.raw
+  const { ts, level, tag, msg, ...fields } = entry.entry
+  const time = typeof ts === 'string' ? ts.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : ''
+  const pairs = Object.entries(fields)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/[\s"=]/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ')
+  return `${time} ${String(level ?? 'info').toUpperCase().padEnd(5)} ${tag ? `[${tag}] ` : ''}${msg ?? ''}${pairs ? ' ' + pairs : ''}`
+}
+
+/** The log file of a config; when the config cannot be loaded, the default place next to it. */
+function logFileFor(configPath: string): string {
+  try {
+    const { config } = loadConfig(configPath, process.env)
+    return logFileOf(config, dataDirOf(config, configPath))
+  } catch (error) {
+    console.error(`⚠️ ${(error as Error).message}; reading the default log file instead`)
+    return join(dirname(configPath), 'logs', 'gateway.log')
+  }
+}
+
+export default defineCommand({
+  meta: { name: 'logs', description: 'Print the last log lines (default 50); --follow keeps printing new ones' },
+  args,
+  async run({ args: parsed, rawArgs }) {
+    const flags = parseFlags(args, parsed, rawArgs, {
+      config: PathFlag.optional(),
+      lines: LinesFlag.optional(),
+      follow: z.boolean().optional(),
+      level: LevelFlag.optional(),
+      json: z.boolean().optional(),
+    })
+    const file = logFileFor(locate(flags.config).paths.configPath)
+    const keep = (entry: LogEntry) => levelAtLeast(entry, flags.level)
+    const print = (entry: LogEntry) => console.log(formatEntry(entry, flags.json ?? false))
+    for (const entry of readLastLines(file, flags.lines ?? 50, keep)) print(entry)
+    if (!flags.follow) return ExitCode.OK
+    const follower = followFile(file, (entry) => keep(entry) && print(entry))
+    const stop = () => follower.stop()
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+    await follower.done
+    return ExitCode.OK
+  },
+})

@@ -1,0 +1,74 @@
+import { defineCommand } from 'citty'
+import { z } from 'zod'
+import { CliError, ExitCode } from '../errors'
+import { removeStaleLock, type LockInfo } from '../lifecycle/lock'
+import { waitForExit } from '../lifecycle/process'
+import { sendControl } from '../server/control'
+import { configArg, parseFlags, PathFlag } from './args'
+import { cleanStale, locate, localUrl } from './target'
+
+const args = {
+  ...configArg,
+  force: { type: 'boolean', description: 'Kill it now (SIGKILL) instead of a graceful stop' },
+  timeout: { type: 'string', description: 'How long to wait for a graceful stop before SIGKILL, in ms (default: 5000)', valueHint: 'ms' },
+} as const
+
+export const TimeoutFlag = z
+  .string()
+  .regex(/^\d+$/, 'must be a whole number of milliseconds')
+  .transform(Number)
+  .pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
+
+function signal(pid: number, sig: NodeJS.Signals) {
+  try {
+    process.kill(pid, sig)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ESRCH') return
+    throw new CliError(`Cannot send ${sig} to pid ${pid} (${code}); is it another user's process?`)
+  }
+}
+
+/**
+ * Stops the gateway of a lock: a graceful request (SIGTERM; on Windows the loopback control route), up to
+ * `timeoutMs`, then SIGKILL. Returns how it ended. A killed gateway leaves a stale lock, which is removed.
+ */
+export async function stopGateway(lockPath: string, info: LockInfo, { force, timeoutMs }: { force: boolean; timeoutMs: number }): Promise<'stopped' | 'killed'> {
+  let how: 'stopped' | 'killed' = 'stopped'
+  if (force) {
+    signal(info.pid, 'SIGKILL')
+    how = 'killed'
+  } else if (process.platform === 'win32') {
+    if (!(await sendControl(localUrl(info), info.nonce, 'stop'))) signal(info.pid, 'SIGTERM')
+  } else signal(info.pid, 'SIGTERM')
+
+  if (!(await waitForExit(info.pid, info.startTime, force ? 5000 : timeoutMs))) {
+    signal(info.pid, 'SIGKILL')
+    how = 'killed'
+    if (!(await waitForExit(info.pid, info.startTime, 5000))) throw new CliError(`Gateway (pid ${info.pid}) is still running after SIGKILL.`)
+  }
+  removeStaleLock(lockPath, info)
+  return how
+}
+
+export default defineCommand({
+  meta: { name: 'stop', description: 'Stop the gateway: SIGTERM, wait up to --timeout ms, then SIGKILL; --force kills at once' },
+  args,
+  async run({ args: parsed, rawArgs }) {
+    const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), force: z.boolean().optional(), timeout: TimeoutFlag.optional() })
+    const target = locate(flags.config)
+    if (target.state.state !== 'running') {
+      const stalePid = cleanStale(target)
+      if (stalePid) console.log(`⚠️ Removed a stale lock of pid ${stalePid}: that process is gone.`)
+      console.log('ℹ️ Gateway is not running')
+      return ExitCode.OK
+    }
+    const info = target.state.info
+    const timeoutMs = flags.timeout ?? 5000
+    const how = await stopGateway(target.lockPath, info, { force: flags.force ?? false, timeoutMs })
+    if (how === 'stopped') console.log(`✅ Gateway stopped (pid ${info.pid})`)
+    else if (flags.force) console.log(`✅ Gateway killed (pid ${info.pid}, SIGKILL)`)
+    else console.log(`⚠️ Gateway did not stop within ${timeoutMs} ms; killed it with SIGKILL (pid ${info.pid})`)
+    return ExitCode.OK
+  },
+})

@@ -1,0 +1,139 @@
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs'
+
+export interface LogEntry {
+  /** the line as written */
+  raw: string
+  /** the parsed JSON line, or null for a line that is not JSON */
+  entry: Record<string, unknown> | null
+}
+
+const LEVEL_ORDER: Record<string, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5 }
+
+export function levelAtLeast(entry: LogEntry, minimum: string | undefined): boolean {
+  if (!minimum) return true
+  const level = typeof entry.entry?.level === 'string' ? entry.entry.level : 'info'
+  return (LEVEL_ORDER[level] ?? 2) >= (LEVEL_ORDER[minimum] ?? 0)
+}
+
+export function parseLine(raw: string): LogEntry {
+  try {
+    const entry = JSON.parse(raw)
+    return { raw, entry: entry && typeof entry === 'object' && !Array.isArray(entry) ? entry : null }
+  } catch {
+    return { raw, entry: null }
+  }
+}
+
+/**
+ * Reads one file backwards in 64 KiB blocks and returns its complete lines, newest first, stopping as soon as
+ * `want` lines pass `keep` — so the last lines of a 100 MB log cost a few blocks, not the whole file.
+ */
+function tailOfFile(path: string, want: number, keep: (e: LogEntry) => boolean): LogEntry[] {
+  const found: LogEntry[] = []
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch {
+    return found
+  }
+  try {
+    const block = Buffer.alloc(64 * 1024)
+    let position = fstatSync(fd).size
+    let carry: Buffer = Buffer.alloc(0)
+    while (position > 0 && found.length < want) {
+      const length = Math.min(block.length, position)
+      position -= length
+      readSync(fd, block, 0, length, position)
+      let chunk = Buffer.concat([block.subarray(0, length), carry])
+      let end = chunk.length
+      for (let i = chunk.length - 1; i >= 0 && found.length < want; i--) {
+        if (chunk[i] !== 0x0a) continue
+        const line = chunk.subarray(i + 1, end).toString('utf8')
+        end = i
+        if (line.trim()) {
+          const entry = parseLine(line)
+          if (keep(entry)) found.push(entry)
+        }
+      }
+      carry = Buffer.from(chunk.subarray(0, end))
+      chunk = Buffer.alloc(0)
+    }
+    if (position === 0 && found.length < want && carry.length) {
+      const line = carry.toString('utf8')
+      if (line.trim()) {
+        const entry = parseLine(line)
+        if (keep(entry)) found.push(entry)
+      }
+    }
+  } finally {
+    closeSync(fd)
+  }
+  return found
+}
+
+/** The last `lines` entries passing `keep`, oldest first, from the log file and then its rotated files. */
+export function readLastLines(path: string, lines: number, keep: (e: LogEntry) => boolean = () => true): LogEntry[] {
+  const newestFirst: LogEntry[] = []
+  for (let index = 0; newestFirst.length < lines; index++) {
+    const file = index === 0 ? path : `${path}.${index}`
+    if (index > 0 && !existsSync(file)) break
+    newestFirst.push(...tailOfFile(file, lines - newestFirst.length, keep))
+  }
+  return newestFirst.reverse()
+}
+
+/**
+ * Follows a log file like `tail -F`: polls for new bytes, and when the file is rotated (a new inode, or it
+ * shrank) finishes the old one and continues with the new one from its start. `stop()` ends it.
+ */
+export function followFile(path: string, onLine: (entry: LogEntry) => void, intervalMs = 200): { stop: () => void; done: Promise<void> } {
+  let fd: number | null = null
+  let inode = -1
+  let position = 0
+  let partial = ''
+  let stopped = false
+
+  const open = (fromEnd: boolean) => {
+    try {
+      fd = openSync(path, 'r')
+      const stat = fstatSync(fd)
+      inode = stat.ino
+      position = fromEnd ? stat.size : 0
+      partial = ''
+    } catch {
+      fd = null
+    }
+  }
+  const drain = () => {
+    if (fd === null) return
+    const block = Buffer.alloc(64 * 1024)
+    for (;;) {
+      const read = readSync(fd, block, 0, block.length, position)
+      if (read <= 0) break
+      position += read
+      partial += block.subarray(0, read).toString('utf8')
+      const parts = partial.split('\n')
+      partial = parts.pop() ?? ''
+      for (const line of parts) if (line.trim()) onLine(parseLine(line))
+    }
+  }
+  open(true)
+  const done = (async () => {
+    while (!stopped) {
+      await Bun.sleep(intervalMs)
+      drain()
+      let current: { ino: number; size: number } | null = null
+      try {
+        current = statSync(path)
+      } catch {}
+      if (current && (current.ino !== inode || current.size < position)) {
+        drain()
+        if (fd !== null) closeSync(fd)
+        open(false)
+        drain()
+      } else if (!current && fd === null) open(false)
+    }
+    if (fd !== null) closeSync(fd)
+  })()
+  return { stop: () => void (stopped = true), done }
+}
