@@ -176,6 +176,56 @@ describe('status, stop', () => {
   })
 })
 
+describe('graceful drain', () => {
+  const inFlight = async (url: string) => ((await (await fetch(`${url}/_test/in-flight`)).json()) as any).inFlight as number
+
+  test('while draining: /health is 503 draining, new requests get 503 UNAVAILABLE, the request in flight completes, exit 0', async () => {
+    const home = tempHome()
+    writeConfig(home, { gateway: { shutdownTimeoutMs: 20000 } })
+    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const slow = fetch(`${gateway.url}/_test/slow?ms=1500`)
+    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    gateway.proc.kill('SIGTERM')
+    const health = await waitFor(async () => {
+      const response = await fetch(`${gateway.url}/health`, { headers: { connection: 'close' } })
+      return response.status === 503 ? response : null
+    }, { what: 'draining health' })
+    expect(((await health.json()) as any).status).toBe('draining')
+    const refused = await fetch(`${gateway.url}/api/status`, { headers: { connection: 'close' } })
+    expect(refused.status).toBe(503)
+    expect(((await refused.json()) as any).error.code).toBe('UNAVAILABLE')
+    expect((await slow).status).toBe(200)
+    expect(await gateway.proc.exited).toBe(0)
+  })
+
+  test('a second Ctrl+C exits at once, without waiting for the drain', async () => {
+    const home = tempHome()
+    writeConfig(home, { gateway: { shutdownTimeoutMs: 60000 } })
+    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    fetch(`${gateway.url}/_test/slow?ms=60000`).catch(() => {})
+    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    gateway.proc.kill('SIGINT')
+    await waitFor(async () => (await fetch(`${gateway.url}/health`, { headers: { connection: 'close' } })).status === 503, { what: 'draining' })
+    gateway.proc.kill('SIGINT')
+    expect(await gateway.proc.exited).toBe(130)
+    expect(lockOf(home)).toBeNull()
+  })
+
+  test('a request whose client went away does not hold the drain open', async () => {
+    const home = tempHome()
+    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const abort = new AbortController()
+    const gone = fetch(`${gateway.url}/_test/slow?ms=300`, { signal: abort.signal }).catch(() => 'aborted')
+    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    abort.abort()
+    expect(await gone).toBe('aborted')
+    await waitFor(async () => (await inFlight(gateway.url)) === 0, { what: 'the handler to finish' })
+    expect(await gateway.stop()).toBe(0)
+    const lines = (await runCli(['gateway', 'logs', '--json'], { home })).stdout.trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines.find((l) => l.msg === 'gateway stopping').inFlight).toBe(0)
+  })
+})
+
 describe('restart', () => {
   async function afterRestartStillManageable(home: string, pid: number, port: number) {
     const status = await runCli(['gateway', 'status', '--json'], { home })

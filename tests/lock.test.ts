@@ -116,3 +116,15 @@ describe('--force safety rules', () => {
     expect(processStartTime(1)).not.toBe(mine)
   })
 })
+
+describe('process liveness', () => {
+  test('a zombie (exited, not yet collected by its parent) is not alive', () => {
+    if (process.platform !== 'linux') return
+    const child = Bun.spawn(['true'])
+    // Block the event loop so that Bun cannot collect the child's exit status: it stays a zombie.
+    const until = Date.now() + 300
+    while (Date.now() < until) {}
+    expect(readFileSync(`/proc/${child.pid}/stat`, 'utf8')).toMatch(/\) Z /)
+    expect(isSameProcessAlive(child.pid, null)).toBe(false)
+  })
+})

@@ -1,6 +1,5 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { runGateway } from '../lifecycle/run'
 import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, serverArgs, TokenFlag } from './args'
 
 const args = {
@@ -27,6 +26,8 @@ export default defineCommand({
       config: PathFlag.optional(),
       force: z.boolean().optional(),
     })
+    // Loaded here, not at the top: the management sub-commands should not pay for the server's modules.
+    const { runGateway } = await import('../lifecycle/run')
     return runGateway({
       env: process.env,
       configFlag: flags.config,

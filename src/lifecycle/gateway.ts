@@ -6,6 +6,7 @@ import { createLogger, type GatewayLogger } from '../logging/logger'
 import { secretsOf } from '../logging/redact'
 import { createApp } from '../server/app'
 import type { GatewayControl } from '../server/control'
+import { InFlight } from '../server/in-flight'
 import { listen } from '../server/listen'
 import { openDatabase } from '../storage/db'
 import { ensurePrivateDir } from '../storage/files'
@@ -33,6 +34,7 @@ export class Gateway {
   private db: Database | null = null
   private server: Server<unknown> | null = null
   private currentToken: string | null
+  private readonly inFlight = new InFlight()
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -80,6 +82,7 @@ export class Gateway {
         info: { configPath, dataDir: this.dataDir, host: config.gateway.host, port: config.gateway.port },
         ...(this.options.control ? { control: this.options.control } : {}),
         testHooks: this.options.testHooks ?? false,
+        inFlight: this.inFlight,
       })
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
@@ -91,19 +94,22 @@ export class Gateway {
     this.log.info('gateway started', { version: VERSION, pid: process.pid, host: config.gateway.host, port: this.port, configPath, dataDir: this.dataDir })
   }
 
-  /** Graceful stop: /health turns "draining", new requests get 503, in-flight ones get `shutdownTimeoutMs` to finish. */
+  /**
+   * Graceful stop: /health turns "draining" and new requests get 503 while the listener stays open; accepted
+   * requests get `shutdownTimeoutMs` to finish; then the server closes. Every wait is bounded.
+   */
   async stop(reason: string) {
     if (this.draining) return
     this.draining = true
     const budget = this.options.config.gateway.shutdownTimeoutMs
-    this.log.info('gateway stopping', { reason, drainMs: budget })
+    this.log.info('gateway stopping', { reason, drainMs: budget, inFlight: this.inFlight.count })
     if (this.server) {
       const server = this.server
-      const drained = await withTimeout(server.stop(false).then(() => true), budget, false)
-      if (!drained) {
-        this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget })
-        await withTimeout(server.stop(true), 1000, undefined)
-      }
+      const drained = await this.inFlight.drained(budget)
+      if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
+      // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
+      const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)
+      if (!closed) await withTimeout(server.stop(true), 1000, undefined)
     }
     this.log.info('gateway stopped', { reason })
     this.closeResources()

@@ -23,6 +23,19 @@ function linuxBootId(): string | null {
   return bootId
 }
 
+/** State and start time of a Linux process from /proc/<pid>/stat, or null when there is no such process. */
+function linuxStat(pid: number): { state: string; startTime: string | null } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may contain spaces and parentheses: count fields after the last ")".
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = fields[19]
+    return { state: fields[0] ?? '?', startTime: ticks ? `${linuxBootId() ?? 'boot'}:${ticks}` : null }
+  } catch {
+    return null
+  }
+}
+
 /**
  * Something that tells this process apart from a later process that gets the same PID.
  * Linux: boot id + start time in clock ticks from /proc/<pid>/stat. macOS and other Unixes: the start time
@@ -30,17 +43,7 @@ function linuxBootId(): string | null {
  * mistaken for the owner there.
  */
 export function processStartTime(pid: number, platform: NodeJS.Platform = process.platform): string | null {
-  if (platform === 'linux') {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      // The command name (field 2) may contain spaces and parentheses: count fields after the last ")".
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const ticks = fields[19]
-      return ticks ? `${linuxBootId() ?? 'boot'}:${ticks}` : null
-    } catch {
-      return null
-    }
-  }
+  if (platform === 'linux') return linuxStat(pid)?.startTime ?? null
   if (platform === 'win32') return null
   try {
     const ps = Bun.spawnSync(['ps', '-o', 'lstart=', '-p', String(pid)], { stdout: 'pipe', stderr: 'ignore', env: { LC_ALL: 'C', PATH: '/bin:/usr/bin' } })
@@ -64,6 +67,12 @@ export function pidExists(pid: number): boolean {
 /** Is the process that recorded (`pid`, `startTime`) still the one running under that PID? */
 export function isSameProcessAlive(pid: number, startTime: string | null): boolean {
   if (!pidExists(pid)) return false
+  if (process.platform === 'linux') {
+    // A zombie has exited; it only waits for its parent to collect the exit status.
+    const stat = linuxStat(pid)
+    if (!stat || stat.state === 'Z' || stat.state === 'X') return false
+    return startTime === null || stat.startTime === startTime
+  }
   if (startTime === null) return true
   const now = processStartTime(pid)
   return now === null ? process.platform === 'win32' : now === startTime

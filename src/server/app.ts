@@ -8,6 +8,7 @@ import { controlRoutes, type GatewayControl } from './control'
 import { corsHeaders, preflightHeaders } from './cors'
 import { errorHandler } from './errors'
 import { healthRoutes } from './health'
+import { InFlight } from './in-flight'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { statusRoutes } from './status'
 import { testHookRoutes } from './test-hooks'
@@ -32,6 +33,8 @@ export interface AppDeps {
   control?: GatewayControl
   /** mount /_test/* (XOPCBOT_TEST_HOOKS=1) */
   testHooks?: boolean
+  /** counts accepted requests until they are answered (the graceful stop waits for them) */
+  inFlight?: InFlight
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -61,6 +64,7 @@ export function createApp(deps: AppDeps) {
   const corsOrigins = new Set(deps.corsOrigins)
   const limiter = deps.authLimiter ?? new AuthFailureLimiter()
   const logProbes = httpLog.level >= LogLevels.debug
+  const inFlight = deps.inFlight ?? new InFlight()
 
   return new Elysia()
     .use(errorHandler(deps.log))
@@ -80,6 +84,7 @@ export function createApp(deps: AppDeps) {
         }
       }
       if (deps.isDraining() && path !== '/health') throw new AppError('UNAVAILABLE', 'the gateway is shutting down; retry in a moment')
+      inFlight.admit(request)
       const mode = authModeFor(normalisedPath(path))
       if (mode !== 'none') {
         authorize(request, mode, {
@@ -93,6 +98,7 @@ export function createApp(deps: AppDeps) {
       return parseJsonBody(request, contentType, deps.maxBodyBytes)
     })
     .onAfterResponse({ as: 'global' }, function logRequest({ request, set }) {
+      inFlight.finish(request)
       const facts = factsOf(request)
       if (!facts) return
       const status = typeof set.status === 'number' ? set.status : 200

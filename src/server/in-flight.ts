@@ -1,0 +1,28 @@
+/**
+ * Requests the gateway has accepted and not yet answered. The graceful stop waits for this to reach zero;
+ * requests refused while draining (503) are never counted, so a steady stream of new requests cannot hold
+ * the drain open.
+ */
+export class InFlight {
+  private admitted = new WeakSet<Request>()
+  count = 0
+
+  admit(request: Request) {
+    this.admitted.add(request)
+    this.count++
+  }
+
+  finish(request: Request) {
+    if (this.admitted.delete(request)) this.count--
+  }
+
+  /** Resolves true once nothing is in flight, or false when `timeoutMs` ran out first. */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs
+    while (this.count > 0) {
+      if (Date.now() >= deadline) return false
+      await Bun.sleep(10)
+    }
+    return true
+  }
+}
