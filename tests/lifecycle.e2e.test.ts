@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { maskToken } from '../src/cli/output'
 import { lockPathFor, readLock } from '../src/lifecycle/lock'
-import { pidExists } from '../src/lifecycle/process'
+import { isSameProcessAlive, pidExists } from '../src/lifecycle/process'
 import { childEnv, ENTRY, freePort, fromSource, runCli, startGateway, tempHome } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
@@ -253,7 +253,7 @@ describe('restart', () => {
     await waitFor(() => healthy(gateway.url), { what: 'health after second respawn' })
     const stop = await runCli(['gateway', 'stop'], { home })
     expect(stop.stdout).toContain(`Gateway stopped (pid ${third.pid})`)
-    expect(pidExists(third.pid)).toBe(false)
+    expect(isSameProcessAlive(third.pid, third.startTime)).toBe(false)
   })
 
   test('XOPCBOT_NO_RESPAWN=1: the same process restarts inside, re-reading the config (a new port takes effect); Ctrl+C still works', async () => {
@@ -328,7 +328,7 @@ describe('restart', () => {
     expect((await runCli(['gateway', 'restart', '--force'], { home })).code).toBe(0)
     const forced = lockOf(home)!
     expect(forced.pid).not.toBe(next.pid)
-    expect(pidExists(next.pid)).toBe(false)
+    expect(isSameProcessAlive(next.pid, next.startTime)).toBe(false)
     expect((await runCli(['gateway', 'stop'], { home })).code).toBe(0)
   })
 
