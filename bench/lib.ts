@@ -1,20 +1,12 @@
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { cpus, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import { hostFile } from '../build/targets'
+import { findFreePort } from '../src/lifecycle/ports'
 
 export const ROOT = resolve(import.meta.dir, '..')
 
-export async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer().once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => done(port))
-    })
-  })
-}
+export const freePort = findFreePort
 
 export const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b)

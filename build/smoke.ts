@@ -4,20 +4,10 @@
  * Usage: bun build/smoke.ts dist/xopcbot-linux-x64
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import pkg from '../package.json' with { type: 'json' }
-
-async function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer().once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => done(port))
-    })
-  })
-}
+import { findFreePort as freePort } from '../src/lifecycle/ports'
 
 export async function smoke(binary: string): Promise<void> {
   const home = mkdtempSync(join(tmpdir(), 'xopcbot-smoke-'))

@@ -4,7 +4,7 @@ import { CliError, ExitCode } from '../errors'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
 import { stopGateway } from './gateway-stop'
-import { cleanStale, locate, localUrl, spawnDetached, waitForGateway } from './target'
+import { locate, localUrl, runningOrReport, spawnDetached, waitForGateway } from './target'
 
 const args = { ...configArg, force: { type: 'boolean', description: 'Kill it and start it anew' } } as const
 const READY_TIMEOUT_MS = 30_000
@@ -15,13 +15,8 @@ export default defineCommand({
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), force: z.boolean().optional() })
     const target = locate(flags.config)
-    if (target.state.state !== 'running') {
-      const stalePid = cleanStale(target)
-      if (stalePid) console.log(`⚠️ Removed a stale lock of pid ${stalePid}: that process is gone.`)
-      console.log('❌ Gateway is not running. Start it with: xopcbot gateway')
-      return ExitCode.NOT_RUNNING
-    }
-    const old = target.state.info
+    const old = runningOrReport(target, '❌ Gateway is not running. Start it with: xopcbot gateway')
+    if (!old) return ExitCode.NOT_RUNNING
     let how: string
     let accept = (info: typeof old) => info.pid !== old.pid
 

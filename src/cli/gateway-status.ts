@@ -2,8 +2,9 @@ import { defineCommand } from 'citty'
 import { z } from 'zod'
 import { ExitCode } from '../errors'
 import { configArg, parseFlags, PathFlag } from './args'
-import { maskToken } from './output'
-import { cleanStale, effectiveToken, formatUptime, healthOf, locate, localUrl } from './target'
+import { removeStaleLock } from '../lifecycle/lock'
+import { displayUrl, maskToken } from './output'
+import { effectiveToken, formatUptime, healthOf, locate, runningOrReport } from './target'
 
 const args = { ...configArg, json: { type: 'boolean', description: 'Machine-readable output' } } as const
 
@@ -13,26 +14,18 @@ export default defineCommand({
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), json: z.boolean().optional() })
     const target = locate(flags.config)
-    const staleMessage = (pid: number | null) => `⚠️ Removed a stale lock${pid ? ` of pid ${pid}` : ''}: that process is gone.`
-
-    if (target.state.state !== 'running') {
-      const stalePid = target.state.state === 'stale' ? cleanStale(target) : null
-      if (flags.json) {
-        console.log(JSON.stringify({ running: false, configPath: target.paths.configPath, ...(target.state.state === 'stale' ? { staleLockRemoved: { pid: stalePid } } : {}) }))
-      } else {
-        if (target.state.state === 'stale') console.log(staleMessage(stalePid))
-        console.log('❌ Gateway is not running')
-        console.log(`Config: ${target.paths.configPath}`)
-        console.log('Start it with: xopcbot gateway')
-      }
+    if (flags.json && target.state.state !== 'running') {
+      const stale = target.state.state === 'stale' ? target.state : null
+      if (stale) removeStaleLock(target.lockPath, stale.info)
+      console.log(JSON.stringify({ running: false, configPath: target.paths.configPath, ...(stale ? { staleLockRemoved: { pid: stale.info?.pid ?? null } } : {}) }))
       return ExitCode.NOT_RUNNING
     }
-
-    const info = target.state.info
+    const info = runningOrReport(target, `❌ Gateway is not running\nConfig: ${target.paths.configPath}\nStart it with: xopcbot gateway`)
+    if (!info) return ExitCode.NOT_RUNNING
     const health = await healthOf(info)
     const token = effectiveToken(target.paths, info)
     const uptime = health.uptime ?? Math.floor((Date.now() - Date.parse(info.createdAt)) / 1000)
-    const url = localUrl(info).replace('127.0.0.1', info.host === '0.0.0.0' || info.host === '::' ? 'localhost' : '127.0.0.1')
+    const url = displayUrl(info.host, info.port)
     if (flags.json) {
       console.log(
         JSON.stringify({

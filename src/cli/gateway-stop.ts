@@ -5,7 +5,7 @@ import { removeStaleLock, type LockInfo } from '../lifecycle/lock'
 import { waitForExit } from '../lifecycle/process'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
-import { cleanStale, locate, localUrl } from './target'
+import { locate, localUrl, runningOrReport } from './target'
 
 const args = {
   ...configArg,
@@ -57,13 +57,8 @@ export default defineCommand({
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), force: z.boolean().optional(), timeout: TimeoutFlag.optional() })
     const target = locate(flags.config)
-    if (target.state.state !== 'running') {
-      const stalePid = cleanStale(target)
-      if (stalePid) console.log(`⚠️ Removed a stale lock of pid ${stalePid}: that process is gone.`)
-      console.log('ℹ️ Gateway is not running')
-      return ExitCode.OK
-    }
-    const info = target.state.info
+    const info = runningOrReport(target, 'ℹ️ Gateway is not running')
+    if (!info) return ExitCode.OK
     const timeoutMs = flags.timeout ?? 5000
     const how = await stopGateway(target.lockPath, info, { force: flags.force ?? false, timeoutMs })
     if (how === 'stopped') console.log(`✅ Gateway stopped (pid ${info.pid})`)

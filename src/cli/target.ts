@@ -19,11 +19,19 @@ export function locate(configFlag: string | undefined): Target {
   return { paths, lockPath, state: inspectLock(lockPath) }
 }
 
-/** A stale lock is reported and removed; returns the PID it named. */
-export function cleanStale(target: Target): number | null {
-  if (target.state.state !== 'stale') return null
-  removeStaleLock(target.lockPath, target.state.info)
-  return target.state.info?.pid ?? null
+/**
+ * The running gateway's lock, or null after saying that none runs (with `line`). A stale lock found on the
+ * way is removed and reported.
+ */
+export function runningOrReport(target: Target, line: string): LockInfo | null {
+  if (target.state.state === 'running') return target.state.info
+  if (target.state.state === 'stale') {
+    removeStaleLock(target.lockPath, target.state.info)
+    const pid = target.state.info?.pid
+    console.log(`⚠️ Removed a stale lock${pid ? ` of pid ${pid}` : ''}: that process is gone.`)
+  }
+  console.log(line)
+  return null
 }
 
 /** Where a local client reaches the gateway: a wildcard bind address is reached on loopback. */

@@ -153,3 +153,15 @@ export async function freeThePort(host: string, port: number): Promise<{ killed:
   }
   return { killed, refused }
 }
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it; it is released at once). */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+}

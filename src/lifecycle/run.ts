@@ -163,66 +163,67 @@ export async function runGateway(options: RunOptions): Promise<number> {
     process.off('unhandledRejection', onUnhandled)
   }
 
-  for (;;) {
-    const event = await events.next()
-    if (event.kind === 'stop') {
-      stopping = true
-      await gateway.stop(event.reason)
-      lock.release()
-      detach()
-      return ExitCode.OK
-    }
-
-    // Restart. A config that no longer loads keeps the running gateway as it is.
-    let next: Config
-    try {
-      next = loadEffective().config
-    } catch (error) {
-      gateway.log.error('restart refused: the config is invalid; the gateway keeps running unchanged', { err: (error as Error).message })
-      continue
-    }
-
-    if (supervised) {
-      stopping = true
-      await gateway.stop(`${event.reason}: exiting with 75 so that the service manager starts it again`)
-      lock.release()
-      detach()
-      return ExitCode.RESTART
-    }
-
-    if (respawn) {
-      stopping = true
-      await gateway.stop(`${event.reason}: handing over to a new process`)
-      lock.release()
-      const [exe, ...args] = [command[0]!, ...command.slice(1), ...options.argv]
-      const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: process.env, cwd: process.cwd() })
-      child.unref()
-      const successor = await waitForSuccessor(lockPath, process.pid, child, 20_000)
-      if (successor) {
-        print(`🔄 Restarted: the gateway now runs as pid ${successor.pid} on port ${successor.port}`)
-        detach()
+  // However the loop ends (return or error), the signal handlers go and the lock is released if still ours.
+  try {
+    for (;;) {
+      const event = await events.next()
+      if (event.kind === 'stop') {
+        stopping = true
+        await gateway.stop(event.reason)
         return ExitCode.OK
       }
-      // The successor did not come up: kill what is left of it and carry on in this process.
-      if (child.pid && child.exitCode === null) await terminate(child.pid, null)
-      lock = GatewayLock.acquire(lockPath, lockFields(next))
-      gateway = startGateway(next)
-      stopping = false
-      gateway.log.error('the new process did not become healthy within 20 s; restarted in this process instead')
-      continue
-    }
 
-    // XOPCBOT_NO_RESPAWN=1: rebuild everything inside this process.
-    await gateway.stop(`${event.reason}: restarting in this process`)
-    try {
-      gateway = startGateway(next)
-      config = next
-    } catch (error) {
-      gateway = startGateway(config)
-      gateway.log.error('restart with the new config failed; running with the previous one', { err: (error as Error).message })
+      // Restart. A config that no longer loads keeps the running gateway as it is.
+      let next: Config
+      try {
+        next = loadEffective().config
+      } catch (error) {
+        gateway.log.error('restart refused: the config is invalid; the gateway keeps running unchanged', { err: (error as Error).message })
+        continue
+      }
+
+      if (supervised) {
+        stopping = true
+        await gateway.stop(`${event.reason}: exiting with 75 so that the service manager starts it again`)
+        return ExitCode.RESTART
+      }
+
+      if (respawn) {
+        stopping = true
+        await gateway.stop(`${event.reason}: handing over to a new process`)
+        lock.release()
+        const [exe, ...args] = [command[0]!, ...command.slice(1), ...options.argv]
+        const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: process.env, cwd: process.cwd() })
+        child.unref()
+        const successor = await waitForSuccessor(lockPath, process.pid, child, 20_000)
+        if (successor) {
+          print(`🔄 Restarted: the gateway now runs as pid ${successor.pid} on port ${successor.port}`)
+          return ExitCode.OK
+        }
+        // The successor did not come up: kill what is left of it and carry on in this process.
+        if (child.pid && child.exitCode === null) await terminate(child.pid, null)
+        lock = GatewayLock.acquire(lockPath, lockFields(next))
+        gateway = startGateway(next)
+        stopping = false
+        gateway.log.error('the new process did not become healthy within 20 s; restarted in this process instead')
+        continue
+      }
+
+      // XOPCBOT_NO_RESPAWN=1: rebuild everything inside this process.
+      await gateway.stop(`${event.reason}: restarting in this process`)
+      try {
+        gateway = startGateway(next)
+        config = next
+      } catch (error) {
+        gateway = startGateway(config)
+        gateway.log.error('restart with the new config failed; running with the previous one', { err: (error as Error).message })
+      }
+      lock.update({ host: gateway.options.config.gateway.host, port: gateway.port, restarts: lock.current.restarts + 1 })
+      gateway.log.info('gateway restarted in this process', { pid: process.pid, port: gateway.port })
     }
-    lock.update({ host: gateway.options.config.gateway.host, port: gateway.port, restarts: lock.current.restarts + 1 })
-    gateway.log.info('gateway restarted in this process', { pid: process.pid, port: gateway.port })
+  } finally {
+    detach()
+    lock.release()
   }
 }
 

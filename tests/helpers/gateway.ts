@@ -1,24 +1,14 @@
 import { mkdtempSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import { findFreePort } from '../../src/lifecycle/ports'
 import { waitFor } from './wait'
 
 export const ROOT = resolve(import.meta.dir, '../..')
 export const ENTRY = join(ROOT, 'src/index.ts')
 
-/** A port nothing listens on right now (the kernel picks it; we release it at once). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolvePort(port))
-    })
-  })
-}
+export const freePort = findFreePort
 
 export function tempHome(): string {
   return mkdtempSync(join(tmpdir(), 'xopcbot-e2e-'))
