@@ -85,7 +85,8 @@ export const AgentConfig = z.strictObject({
     .default('You are xopcbot, a helpful personal assistant. Answer concisely.')
     .describe('System prompt sent at the start of every turn.'),
   maxSteps: z.int().min(1).max(100).default(8).describe('Upper bound on model calls in one turn (the tool-call loop).'),
-  timeoutMs: z.int().min(1000).max(60 * 60 * 1000).default(120_000).describe('Time limit of one agent turn.'),
+  timeoutMs: z.int().min(100).max(60 * 60 * 1000).default(120_000).describe('Time limit of one agent turn.'),
+  maxRetries: z.int().min(0).max(10).default(2).describe('Retries of a model call that failed with a network error, 429 or 5xx (with backoff).'),
   historyLimit: z.int().min(0).max(10_000).default(50).describe('How many earlier messages of the session are sent to the model.'),
   concurrency: z.int().min(1).max(256).default(4).describe('How many sessions are processed at once (one turn at a time per session).'),
   tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]).describe('Tools offered to the model.'),

@@ -1,6 +1,8 @@
 import type { Database } from 'bun:sqlite'
 import type { Server } from 'bun'
-import { dataDirOf, databasePathOf, logFileOf } from '../config/paths'
+import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
+import { Agent } from '../agent/agent'
+import { SessionStore } from '../agent/sessions'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { secretsOf } from '../logging/redact'
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   console?: boolean
   control?: GatewayControl
   testHooks?: boolean
+  /** the environment providers read their API keys from (default: process.env) */
+  env?: Env
 }
 
 /**
@@ -35,6 +39,7 @@ export class Gateway {
   private server: Server<unknown> | null = null
   private currentToken: string | null
   private readonly inFlight = new InFlight()
+  private agent: Agent | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -70,6 +75,8 @@ export class Gateway {
     this.logger.redactor.setSecrets(secretsOf(config))
     try {
       this.db = openDatabase(databasePathOf(this.dataDir))
+      const sessions = new SessionStore(this.db)
+      this.agent = new Agent({ config, env: this.options.env ?? process.env, store: sessions, log: this.log })
       const app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
@@ -83,6 +90,8 @@ export class Gateway {
         ...(this.options.control ? { control: this.options.control } : {}),
         testHooks: this.options.testHooks ?? false,
         inFlight: this.inFlight,
+        agent: this.agent,
+        sessions,
       })
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
@@ -105,7 +114,8 @@ export class Gateway {
     this.log.info('gateway stopping', { reason, drainMs: budget, inFlight: this.inFlight.count })
     if (this.server) {
       const server = this.server
-      const drained = await this.inFlight.drained(budget)
+      const deadline = Date.now() + budget
+      const drained = (await this.inFlight.drained(budget)) && (await this.agent!.idle(Math.max(0, deadline - Date.now())))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
       const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)

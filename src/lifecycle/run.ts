@@ -125,7 +125,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
     },
   }
   const startGateway = (c: Config) => {
-    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1' })
+    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1', env })
     next.start()
     return next
   }

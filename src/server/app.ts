@@ -1,7 +1,10 @@
 import { LogLevels } from 'consola/core'
 import { Elysia } from 'elysia'
+import type { Agent } from '../agent/agent'
+import type { SessionStore } from '../agent/sessions'
 import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
+import { agentRoutes } from './agent-routes'
 import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
 import { controlRoutes, type GatewayControl } from './control'
@@ -10,6 +13,7 @@ import { errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { InFlight } from './in-flight'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
+import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
 import { testHookRoutes } from './test-hooks'
 
@@ -35,6 +39,9 @@ export interface AppDeps {
   testHooks?: boolean
   /** counts accepted requests until they are answered (the graceful stop waits for them) */
   inFlight?: InFlight
+  /** the assistant and its history; without them the agent and session routes are not mounted */
+  agent?: Agent
+  sessions?: SessionStore
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -115,6 +122,8 @@ export function createApp(deps: AppDeps) {
     })
     .use(healthRoutes(deps))
     .use(statusRoutes(deps))
+    .use(deps.agent ? agentRoutes(deps.agent, deps.log) : new Elysia({ name: 'agent-off' }))
+    .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
 }

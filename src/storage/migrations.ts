@@ -6,7 +6,7 @@ import type { Database } from 'bun:sqlite'
  *
  * Planned layout (tables arrive with the feature that uses them):
  * - `state`            small key/value state of subsystems (e.g. `telegram:offset`)          — 1
- * - `sessions`, `session_messages`   conversation history per session key                     — agent
+ * - `sessions`, `session_messages`   conversation history per session key                     — 2
  * - `inbound_messages` the durable inbound queue (queued → processing → delivered | failed)    — channels
  * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — cron
  */
@@ -17,6 +17,28 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
       value      TEXT NOT NULL,
       updated_at TEXT NOT NULL
     ) STRICT`)
+  },
+  (db) => {
+    db.run(`CREATE TABLE sessions (
+      key        TEXT PRIMARY KEY,
+      channel    TEXT,
+      chat_id    TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    ) STRICT`)
+    db.run('CREATE INDEX sessions_by_update ON sessions (updated_at DESC, key)')
+    // `content` is the text shown to people; `message` the model message (JSON) replayed to the model.
+    db.run(`CREATE TABLE session_messages (
+      id            INTEGER PRIMARY KEY AUTOINCREMENT,
+      session_key   TEXT NOT NULL REFERENCES sessions (key) ON DELETE CASCADE,
+      role          TEXT NOT NULL CHECK (role IN ('user', 'assistant', 'tool')),
+      content       TEXT NOT NULL,
+      message       TEXT NOT NULL,
+      input_tokens  INTEGER,
+      output_tokens INTEGER,
+      created_at    TEXT NOT NULL
+    ) STRICT`)
+    db.run('CREATE INDEX session_messages_by_session ON session_messages (session_key, id)')
   },
 ]
 

@@ -1,0 +1,61 @@
+import { createAnthropic } from '@ai-sdk/anthropic'
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible'
+import type { LanguageModel } from 'ai'
+import type { Env } from '../config/paths'
+import { PROVIDER_PRESETS, type Config, type ProviderConfig } from '../config/schema'
+import { AppError } from '../errors'
+
+interface Preset {
+  type: 'openai-compatible' | 'anthropic'
+  baseURL: string
+  /** environment variable with the API key; null for local servers that need none */
+  keyVar: string | null
+}
+
+/** Provider presets (SPEC §3): where each API lives and which variable usually holds its key. */
+export const PRESETS: Record<(typeof PROVIDER_PRESETS)[number], Preset> = {
+  openai: { type: 'openai-compatible', baseURL: 'https://api.openai.com/v1', keyVar: 'OPENAI_API_KEY' },
+  anthropic: { type: 'anthropic', baseURL: 'https://api.anthropic.com/v1', keyVar: 'ANTHROPIC_API_KEY' },
+  openrouter: { type: 'openai-compatible', baseURL: 'https://openrouter.ai/api/v1', keyVar: 'OPENROUTER_API_KEY' },
+  deepseek: { type: 'openai-compatible', baseURL: 'https://api.deepseek.com/v1', keyVar: 'DEEPSEEK_API_KEY' },
+  groq: { type: 'openai-compatible', baseURL: 'https://api.groq.com/openai/v1', keyVar: 'GROQ_API_KEY' },
+  ollama: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:11434/v1', keyVar: null },
+  lmstudio: { type: 'openai-compatible', baseURL: 'http://127.0.0.1:1234/v1', keyVar: null },
+}
+
+export interface ResolvedModel {
+  model: LanguageModel
+  provider: string
+  modelId: string
+  baseURL: string
+}
+
+/**
+ * The model of `agent.model` ("<provider>/<model id>"), or an AGENT_ERROR that says exactly what to set.
+ * Never throws at start-up: the gateway serves everything else while the model is misconfigured.
+ */
+export function resolveModel(config: Pick<Config, 'agent' | 'providers'>, env: Env): ResolvedModel | AppError {
+  const slash = config.agent.model.indexOf('/')
+  const provider = config.agent.model.slice(0, slash)
+  const modelId = config.agent.model.slice(slash + 1)
+  const preset = (PRESETS as Record<string, Preset | undefined>)[provider]
+  const custom: ProviderConfig | undefined = config.providers[provider]
+  if (!preset && !custom) {
+    return new AppError(
+      'AGENT_ERROR',
+      `unknown provider "${provider}" in agent.model: use a preset (${PROVIDER_PRESETS.join(', ')}) or add providers.${provider} with "type": "openai-compatible" and a "baseURL"`,
+    )
+  }
+  const type = custom?.type === 'anthropic' ? 'anthropic' : custom?.type ? 'openai-compatible' : preset!.type
+  const baseURL = (custom?.baseURL ?? preset?.baseURL)!.replace(/\/+$/, '')
+  const apiKey = custom?.apiKey || (preset?.keyVar ? env[preset.keyVar] : undefined) || undefined
+  if (!apiKey && preset?.keyVar) {
+    return new AppError('AGENT_ERROR', `no API key for provider "${provider}": set ${preset.keyVar} or providers.${provider}.apiKey`)
+  }
+  const headers = custom?.headers ?? {}
+  const model =
+    type === 'anthropic'
+      ? createAnthropic({ baseURL, apiKey: apiKey ?? 'none', headers })(modelId)
+      : createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true })(modelId)
+  return { model, provider, modelId, baseURL }
+}

@@ -1,0 +1,131 @@
+import type { Database } from 'bun:sqlite'
+import type { ModelMessage } from 'ai'
+import { z } from 'zod'
+
+/** Session keys (SPEC §6): `[A-Za-z0-9_.:@-]{1,128}`. Channel conversations use `<channel>:<chat_id>`. */
+export const SessionKey = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'must be 1-128 characters of A-Z, a-z, 0-9 and _ . : @ -')
+
+export interface SessionSummary {
+  key: string
+  channel: string | null
+  chat_id: string | null
+  message_count: number
+  created_at: string
+  updated_at: string
+}
+
+export interface StoredMessage {
+  role: 'user' | 'assistant' | 'tool'
+  content: string
+  created_at: string
+  input_tokens?: number
+  output_tokens?: number
+}
+
+export interface TurnRecord {
+  channel?: string | null
+  chatId?: string | null
+  /** the user's message, then what the model produced (assistant and tool messages), in order */
+  messages: ModelMessage[]
+  usage?: { inputTokens?: number | undefined; outputTokens?: number | undefined }
+  at: string
+}
+
+/** The text of a model message as people read it: text parts joined; tool calls and results summarised. */
+export function displayText(message: ModelMessage): string {
+  if (typeof message.content === 'string') return message.content
+  const parts: string[] = []
+  for (const part of message.content as Array<Record<string, any>>) {
+    if (part.type === 'text') parts.push(part.text)
+    else if (part.type === 'tool-call') parts.push(`[tool call ${part.toolName} ${JSON.stringify(part.input ?? {})}]`)
+    else if (part.type === 'tool-result') parts.push(`[tool result ${part.toolName} ${JSON.stringify(part.output?.value ?? part.output ?? null)}]`)
+  }
+  return parts.join('\n')
+}
+
+/** Conversation history in SQLite: one row per session, one per message. */
+export class SessionStore {
+  constructor(private readonly db: Database) {}
+
+  list({ limit, offset, channel }: { limit: number; offset: number; channel?: string | undefined }): { sessions: SessionSummary[]; total: number } {
+    const where = channel ? 'WHERE s.channel = $channel' : ''
+    const params: Record<string, string> = channel ? { channel } : {}
+    const total = (this.db.query(`SELECT COUNT(*) AS n FROM sessions s ${where}`).get(params) as { n: number }).n
+    const sessions = this.db
+      .query(
+        `SELECT s.key, s.channel, s.chat_id, s.created_at, s.updated_at,
+                (SELECT COUNT(*) FROM session_messages m WHERE m.session_key = s.key) AS message_count
+         FROM sessions s ${where} ORDER BY s.updated_at DESC, s.key LIMIT $limit OFFSET $offset`,
+      )
+      .all({ ...params, limit, offset }) as SessionSummary[]
+    return { sessions, total }
+  }
+
+  get(key: string): (SessionSummary & { messages: StoredMessage[] }) | null {
+    const session = this.db
+      .query(
+        `SELECT s.key, s.channel, s.chat_id, s.created_at, s.updated_at,
+                (SELECT COUNT(*) FROM session_messages m WHERE m.session_key = s.key) AS message_count
+         FROM sessions s WHERE s.key = $key`,
+      )
+      .get({ key }) as SessionSummary | null
+    if (!session) return null
+    const rows = this.db
+      .query('SELECT role, content, created_at, input_tokens, output_tokens FROM session_messages WHERE session_key = $key ORDER BY id')
+      .all({ key }) as Array<StoredMessage & { input_tokens: number | null; output_tokens: number | null }>
+    const messages = rows.map(({ input_tokens, output_tokens, ...rest }) => ({
+      ...rest,
+      ...(input_tokens !== null ? { input_tokens } : {}),
+      ...(output_tokens !== null ? { output_tokens } : {}),
+    }))
+    return { ...session, messages }
+  }
+
+  delete(key: string): boolean {
+    return this.db.query('DELETE FROM sessions WHERE key = $key').run({ key }).changes > 0
+  }
+
+  /**
+   * The last `limit` messages to send to the model. The window never starts inside a turn (with a tool
+   * result whose call was cut off): it starts at a user message.
+   */
+  history(key: string, limit: number): ModelMessage[] {
+    if (limit <= 0) return []
+    const rows = this.db
+      .query('SELECT role, message FROM (SELECT id, role, message FROM session_messages WHERE session_key = $key ORDER BY id DESC LIMIT $limit) ORDER BY id')
+      .all({ key, limit }) as { role: string; message: string }[]
+    const start = rows.findIndex((row) => row.role === 'user')
+    return start < 0 ? [] : rows.slice(start).map((row) => JSON.parse(row.message) as ModelMessage)
+  }
+
+  /** Writes a whole turn in one transaction: either all of its messages are stored, or none. */
+  appendTurn(key: string, turn: TurnRecord) {
+    this.db.transaction(() => {
+      this.db
+        .query(
+          `INSERT INTO sessions (key, channel, chat_id, created_at, updated_at) VALUES ($key, $channel, $chat_id, $at, $at)
+           ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at`,
+        )
+        .run({ key, channel: turn.channel ?? null, chat_id: turn.chatId ?? null, at: turn.at })
+      const insert = this.db.query(
+        `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, created_at)
+         VALUES ($key, $role, $content, $message, $input, $output, $at)`,
+      )
+      const last = turn.messages.length - 1
+      turn.messages.forEach((message, index) => {
+        const withUsage = index === last && message.role === 'assistant'
+        insert.run({
+          key,
+          role: message.role,
+          content: displayText(message),
+          message: JSON.stringify(message),
+          input: withUsage ? (turn.usage?.inputTokens ?? null) : null,
+          output: withUsage ? (turn.usage?.outputTokens ?? null) : null,
+          at: turn.at,
+        })
+      })
+    }).immediate()
+  }
+}

@@ -1,0 +1,69 @@
+import { Elysia } from 'elysia'
+import { z } from 'zod'
+import type { Agent } from '../agent/agent'
+import { SessionKey } from '../agent/sessions'
+import { AppError } from '../errors'
+import type { Logger } from '../logging/logger'
+
+export const AgentRequest = z.strictObject({
+  message: z.string().min(1, 'must be a non-empty string').max(100_000, 'must be at most 100000 characters'),
+  session: SessionKey.default('default'),
+  stream: z.boolean().default(false),
+})
+
+const encoder = new TextEncoder()
+
+/** A turn as Server-Sent Events: `delta` {text} as the reply grows, then `done` {reply, session} or `error`. */
+function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: Request, log: Logger, requestId: string | undefined): Response {
+  let keepAlive: ReturnType<typeof setInterval> | undefined
+  const stream = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      let open = true
+      const write = (text: string) => {
+        if (!open) return
+        try {
+          controller.enqueue(encoder.encode(text))
+        } catch {
+          open = false
+        }
+      }
+      const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
+      // Comments keep proxies and idle timers from closing a stream while the model thinks.
+      keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000)
+      try {
+        const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
+        send('done', result)
+      } catch (error) {
+        const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
+        if (!(error instanceof AppError)) log.error('unexpected error in a streamed turn', { requestId, err: error })
+        send('error', appError.toJSON())
+      } finally {
+        clearInterval(keepAlive)
+        open = false
+        try {
+          controller.close()
+        } catch {}
+      }
+    },
+    cancel() {
+      clearInterval(keepAlive)
+    },
+  })
+  return new Response(stream, {
+    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...(requestId ? { 'x-request-id': requestId } : {}) },
+  })
+}
+
+/** POST /api/agent (SPEC §6). */
+export function agentRoutes(agent: Agent, log: Logger) {
+  return new Elysia({ name: 'agent', prefix: '/api' }).post(
+    '/agent',
+    async function talkToAgent({ body, request, set }) {
+      const wantsStream = body.stream || (request.headers.get('accept') ?? '').includes('text/event-stream')
+      if (wantsStream) return streamTurn(agent, body, request, log, set.headers['x-request-id'] as string | undefined)
+      const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal })
+      return { status: 'ok', reply: result.reply, session: result.session }
+    },
+    { body: AgentRequest },
+  )
+}

@@ -1,0 +1,51 @@
+import { Elysia } from 'elysia'
+import { z } from 'zod'
+import { SessionKey, type SessionStore } from '../agent/sessions'
+import { AppError } from '../errors'
+
+const wholeNumber = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+
+export const SessionListQuery = z.object({
+  limit: wholeNumber(1, 500).optional(),
+  offset: wholeNumber(0, 1_000_000_000).optional(),
+  channel: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be a channel name').optional(),
+})
+
+export const SessionParams = z.object({ key: SessionKey })
+
+const notFound = (key: string) => new AppError('SESSION_NOT_FOUND', `no session ${JSON.stringify(key)}`)
+
+/** GET /api/sessions, GET and DELETE /api/sessions/:key (SPEC §6). */
+export function sessionRoutes(store: SessionStore) {
+  return new Elysia({ name: 'sessions', prefix: '/api/sessions' })
+    .get(
+      '/',
+      function listSessions({ query }) {
+        const { sessions, total } = store.list({ limit: query.limit ?? 50, offset: query.offset ?? 0, channel: query.channel })
+        return { status: 'ok', sessions, total }
+      },
+      { query: SessionListQuery },
+    )
+    .get(
+      '/:key',
+      function getSession({ params }) {
+        const session = store.get(params.key)
+        if (!session) throw notFound(params.key)
+        return { status: 'ok', session }
+      },
+      { params: SessionParams },
+    )
+    .delete(
+      '/:key',
+      function deleteSession({ params }) {
+        if (!store.delete(params.key)) throw notFound(params.key)
+        return { status: 'ok' }
+      },
+      { params: SessionParams },
+    )
+}
