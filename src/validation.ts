@@ -15,6 +15,8 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 function describe(issue: Issue): string {
   const message = issue.message.replace(/^Invalid input: /, '')
   if (issue.code === 'invalid_type' && /received undefined$/.test(message)) return 'is required'
+  // With `reportInput`, a missing value is known even when the schema has its own message (unions, …).
+  if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && 'input' in issue && issue.input === undefined) return 'is required'
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
     return `must have a valid "${String(issue.discriminator ?? 'type')}"`
   }

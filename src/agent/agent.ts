@@ -17,6 +17,8 @@ export interface TurnRequest {
   signal?: AbortSignal
   /** streaming: called with each piece of reply text as the model produces it */
   onDelta?: (text: string) => void
+  /** runs in the transaction that stores the turn, with the reply */
+  onStored?: (reply: string) => void
 }
 
 export interface TurnResult {
@@ -143,7 +145,7 @@ export class Agent {
         messages: [userMessage, ...responseMessages],
         usage,
         at: new Date().toISOString(),
-      })
+      }, request.onStored && (() => request.onStored!(text)))
       this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
       return { reply: text, session: request.session }
     } catch (error) {

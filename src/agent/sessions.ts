@@ -100,8 +100,11 @@ export class SessionStore {
     return start < 0 ? [] : rows.slice(start).map((row) => JSON.parse(row.message) as ModelMessage)
   }
 
-  /** Writes a whole turn in one transaction: either all of its messages are stored, or none. */
-  appendTurn(key: string, turn: TurnRecord) {
+  /**
+   * Writes a whole turn in one transaction: either all of its messages are stored, or none. `alongside`
+   * runs inside the same transaction (the inbound queue stores the reply with the history it belongs to).
+   */
+  appendTurn(key: string, turn: TurnRecord, alongside?: () => void) {
     this.db.transaction(() => {
       this.db
         .query(
@@ -126,6 +129,7 @@ export class SessionStore {
           at: turn.at,
         })
       })
+      alongside?.()
     }).immediate()
   }
 }

@@ -28,6 +28,26 @@ export function timeTool(defaultTimeZone: string, now: () => Date = () => new Da
   }
 }
 
+/** Lets the model send a message to a chat of a configured channel. */
+export function sendMessageTool(send: (channel: string, chatId: string, text: string) => Promise<string>): AgentTool<{ channel: string; chat_id: string; content: string }> {
+  return {
+    name: 'send_message',
+    description: 'Send a text message to a chat of a configured channel (for example channel "telegram" and a chat id).',
+    input: z.object({
+      channel: z.string().describe('channel name, e.g. "telegram"'),
+      chat_id: z.string().describe('chat id within the channel'),
+      content: z.string().min(1).describe('the text to send'),
+    }),
+    run: async ({ channel, chat_id, content }) => {
+      try {
+        return { sent: true, message_id: await send(channel, chat_id, content) }
+      } catch (error) {
+        return { sent: false, error: (error as Error).message }
+      }
+    },
+  }
+}
+
 /** The tools offered to the model: those listed in `agent.tools` that this gateway provides. */
 export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[]): ToolSet {
   const set: ToolSet = {}

@@ -81,7 +81,7 @@ export function loadConfig(path: string, env: Env): LoadedConfig {
   const problems: string[] = []
   const substituted = substituteEnv(raw, env, problems)
   if (problems.length) throw new ConfigError(`config ${path}`, problems)
-  const result = Config.safeParse(substituted)
+  const result = Config.safeParse(substituted, { reportInput: true })
   if (!result.success) throw new ConfigError(`config ${path}`, describeIssues(result.error.issues))
   return { config: result.data, path, exists: true }
 }

@@ -149,6 +149,12 @@ export const WebhookChannel = z.strictObject({
   enabled: z.boolean().default(true).describe('Accept and deliver events on this channel.'),
   url: z.url().describe('Where replies are POSTed (signed with the secret).'),
   secret: z.string().min(16, 'must be at least 16 characters').describe('HMAC-SHA256 key for X-Xopcbot-Signature, both ways.'),
+  retry: z
+    .strictObject({
+      attempts: z.int().min(1).max(20).default(5).describe('Delivery attempts for a reply (5xx, 429 and network errors are retried).'),
+      baseDelayMs: z.int().min(10).max(60_000).default(1000).describe('Delay before the second attempt; it doubles each time, up to 30 s.'),
+    })
+    .prefault({}),
 })
 export type WebhookChannel = z.infer<typeof WebhookChannel>
 

@@ -3,6 +3,9 @@ import type { Server } from 'bun'
 import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
 import { Agent } from '../agent/agent'
 import { SessionStore } from '../agent/sessions'
+import { sendMessageTool, timeTool } from '../agent/tools'
+import { InboundQueue } from '../channels/inbound'
+import { ChannelManager } from '../channels/manager'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { secretsOf } from '../logging/redact'
@@ -10,7 +13,7 @@ import { createApp } from '../server/app'
 import type { GatewayControl } from '../server/control'
 import { InFlight } from '../server/in-flight'
 import { listen } from '../server/listen'
-import { openDatabase } from '../storage/db'
+import { openDatabase, StateStore } from '../storage/db'
 import { ensurePrivateDir } from '../storage/files'
 import { VERSION } from '../version'
 import { withTimeout } from './timeout'
@@ -40,6 +43,8 @@ export class Gateway {
   private currentToken: string | null
   private readonly inFlight = new InFlight()
   private agent: Agent | null = null
+  private queue: InboundQueue | null = null
+  private channels: ChannelManager | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -75,8 +80,24 @@ export class Gateway {
     this.logger.redactor.setSecrets(secretsOf(config))
     try {
       this.db = openDatabase(databasePathOf(this.dataDir))
-      const sessions = new SessionStore(this.db)
-      this.agent = new Agent({ config, env: this.options.env ?? process.env, store: sessions, log: this.log })
+      const db = this.db
+      const sessions = new SessionStore(db)
+      const sendTo = (channel: string, chatId: string, text: string) => this.channels!.get(channel).send(chatId, text)
+      this.agent = new Agent({
+        config,
+        env: this.options.env ?? process.env,
+        store: sessions,
+        log: this.log,
+        tools: [timeTool(config.cron.timezone), sendMessageTool(sendTo)],
+      })
+      const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log })
+      this.queue = queue
+      this.channels = new ChannelManager(config.channels, {
+        accept: (message, source) => queue.accept(message, source),
+        acceptAll: (messages, source, alongside) => queue.acceptAll(messages, source, alongside),
+        state: new StateStore(db),
+        log: this.log,
+      })
       const app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
@@ -92,6 +113,9 @@ export class Gateway {
         inFlight: this.inFlight,
         agent: this.agent,
         sessions,
+        channels: this.channels,
+        queue,
+        syncTimeoutMs: config.agent.timeoutMs + 30_000,
       })
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
@@ -100,6 +124,8 @@ export class Gateway {
       this.closeResources()
       throw error
     }
+    this.channels!.startAll()
+    this.queue!.recover()
     this.log.info('gateway started', { version: VERSION, pid: process.pid, host: config.gateway.host, port: this.port, configPath, dataDir: this.dataDir })
   }
 
@@ -115,7 +141,11 @@ export class Gateway {
     if (this.server) {
       const server = this.server
       const deadline = Date.now() + budget
-      const drained = (await this.inFlight.drained(budget)) && (await this.agent!.idle(Math.max(0, deadline - Date.now())))
+      const left = () => Math.max(0, deadline - Date.now())
+      // Take in nothing new (polling ends, queued messages wait for the next start), finish what runs.
+      this.queue!.stop()
+      await withTimeout(this.channels!.stopAll(), Math.min(3000, budget), undefined)
+      const drained = (await this.inFlight.drained(left())) && (await this.agent!.idle(left())) && (await this.queue!.idle(left()))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
       const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)

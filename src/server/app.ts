@@ -2,6 +2,8 @@ import { LogLevels } from 'consola/core'
 import { Elysia } from 'elysia'
 import type { Agent } from '../agent/agent'
 import type { SessionStore } from '../agent/sessions'
+import type { InboundQueue } from '../channels/inbound'
+import type { ChannelManager } from '../channels/manager'
 import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
 import { agentRoutes } from './agent-routes'
@@ -13,6 +15,7 @@ import { errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { InFlight } from './in-flight'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
+import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
 import { testHookRoutes } from './test-hooks'
@@ -42,6 +45,11 @@ export interface AppDeps {
   /** the assistant and its history; without them the agent and session routes are not mounted */
   agent?: Agent
   sessions?: SessionStore
+  /** channels and the inbound queue; without them the message routes are not mounted */
+  channels?: ChannelManager
+  queue?: InboundQueue
+  /** how long /api/message/sync waits when the request gives no timeout_ms */
+  syncTimeoutMs?: number
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -124,6 +132,11 @@ export function createApp(deps: AppDeps) {
     .use(statusRoutes(deps))
     .use(deps.agent ? agentRoutes(deps.agent, deps.log) : new Elysia({ name: 'agent-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
+    .use(
+      deps.channels && deps.queue
+        ? messageRoutes({ channels: deps.channels, queue: deps.queue, defaultSyncTimeoutMs: deps.syncTimeoutMs ?? 150_000 })
+        : new Elysia({ name: 'messages-off' }),
+    )
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
 }

@@ -25,6 +25,12 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
 export const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', `request body is larger than the limit of ${limit} bytes (gateway.maxBodyBytes)`)
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+const rawBodies = new WeakMap<Request, string>()
+
+/** The exact text of a request's JSON body, for routes that verify a signature over it. */
+export function rawBodyOf(request: Request): string {
+  return rawBodies.get(request) ?? ''
+}
 
 /**
  * The one body parser of the API: JSON only, at most `limit` bytes (counted while reading, so a chunked
@@ -46,6 +52,7 @@ export async function parseJsonBody(request: Request, contentType: string | unde
   } catch {
     throw new AppError('INVALID_REQUEST', 'body: is not valid UTF-8')
   }
+  rawBodies.set(request, text)
   try {
     return JSON.parse(text)
   } catch (error) {

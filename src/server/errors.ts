@@ -11,7 +11,7 @@ function describeValidation(error: ValidationError): string {
   const schema = validator instanceof z.ZodType ? validator : validator?.schema instanceof z.ZodType ? validator.schema : null
   const where = error.type === 'body' ? [] : [error.type]
   if (schema) {
-    const result = schema.safeParse(error.value)
+    const result = schema.safeParse(error.value, { reportInput: true })
     if (!result.success) {
       const messages = describeIssues(result.error.issues, where)
       return messages.map((m) => (m.startsWith('is required') || !m.includes(':') ? `${error.type}: ${m}` : m)).join('; ')

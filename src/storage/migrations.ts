@@ -7,7 +7,7 @@ import type { Database } from 'bun:sqlite'
  * Planned layout (tables arrive with the feature that uses them):
  * - `state`            small key/value state of subsystems (e.g. `telegram:offset`)          — 1
  * - `sessions`, `session_messages`   conversation history per session key                     — 2
- * - `inbound_messages` the durable inbound queue (queued → processing → delivered | failed)    — channels
+ * - `inbound_messages` the durable inbound queue (queued → processing → delivered | failed)    — 3
  * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — cron
  */
 export const migrations: ReadonlyArray<(db: Database) => void> = [
@@ -39,6 +39,28 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
       created_at    TEXT NOT NULL
     ) STRICT`)
     db.run('CREATE INDEX session_messages_by_session ON session_messages (session_key, id)')
+  },
+  (db) => {
+    // `state` adds 'delivering' to the states clients see: a reply being handed to the channel. A message
+    // found in that state after a crash is marked failed, never sent again (at most once).
+    db.run(`CREATE TABLE inbound_messages (
+      seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+      id           TEXT NOT NULL UNIQUE,
+      channel      TEXT NOT NULL,
+      chat_id      TEXT NOT NULL,
+      content      TEXT NOT NULL,
+      sender       TEXT,
+      source       TEXT NOT NULL,
+      external_id  TEXT,
+      state        TEXT NOT NULL CHECK (state IN ('queued', 'processing', 'delivering', 'delivered', 'failed')),
+      reply        TEXT,
+      error        TEXT,
+      delivered_id TEXT,
+      created_at   TEXT NOT NULL,
+      updated_at   TEXT NOT NULL,
+      UNIQUE (channel, external_id)
+    ) STRICT`)
+    db.run(`CREATE INDEX inbound_messages_pending ON inbound_messages (state, seq) WHERE state IN ('queued', 'processing', 'delivering')`)
   },
 ]
 

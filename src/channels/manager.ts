@@ -1,0 +1,97 @@
+import type { Config } from '../config/schema'
+import { AppError } from '../errors'
+import type { Logger } from '../logging/logger'
+import { StateStore } from '../storage/db'
+import type { Channel, ChannelState, Incoming } from './channel'
+import { TelegramChannel } from './telegram'
+import { WebhookChannel } from './webhook'
+
+export interface ChannelReport {
+  type: 'telegram' | 'webhook'
+  state: ChannelState['state'] | 'disabled'
+  error?: string
+}
+
+/**
+ * Starts the enabled channels, reports their state, stops them — and keeps one channel's failure from
+ * touching the gateway or the others: a channel that cannot start is logged, reported as failed, and left.
+ */
+export class ChannelManager {
+  private readonly channels = new Map<string, Channel>()
+  private readonly log: Logger
+
+  constructor(
+    private readonly config: Config['channels'],
+    deps: {
+      accept: (message: Incoming, source: string) => string
+      acceptAll: (messages: Incoming[], source: string, alongside?: () => void) => string[]
+      state: StateStore
+      log: Logger
+      telegramPollTimeoutSeconds?: number
+    },
+  ) {
+    this.log = deps.log.withTag('channels')
+    for (const [name, channel] of Object.entries(config)) {
+      if (!channel.enabled) continue
+      if (channel.type === 'telegram') {
+        const offsetKey = `telegram:${name}:offset`
+        this.channels.set(
+          name,
+          new TelegramChannel(name, channel, {
+            log: deps.log.withTag(name),
+            storedOffset: () => {
+              const stored = deps.state.get(offsetKey)
+              return stored === null ? null : Number(stored)
+            },
+            acceptUpdates: (messages, nextOffset) => deps.acceptAll(messages, 'telegram', () => deps.state.set(offsetKey, String(nextOffset))),
+            ...(deps.telegramPollTimeoutSeconds ? { pollTimeoutSeconds: deps.telegramPollTimeoutSeconds } : {}),
+          }),
+        )
+      } else {
+        this.channels.set(name, new WebhookChannel(name, channel, (message) => deps.accept(message, 'webhook'), deps.log.withTag(name)))
+      }
+    }
+  }
+
+  /** An enabled channel, or undefined. */
+  find(name: string): Channel | undefined {
+    return this.channels.get(name)
+  }
+
+  /** An enabled channel, or 404 CHANNEL_NOT_FOUND that says which exist. */
+  get(name: string): Channel {
+    const channel = this.channels.get(name)
+    if (channel) return channel
+    const configured = this.config[name]
+    if (configured) throw new AppError('CHANNEL_NOT_FOUND', `channel "${name}" is disabled (channels.${name}.enabled)`)
+    const names = [...this.channels.keys()]
+    throw new AppError('CHANNEL_NOT_FOUND', `no channel "${name}"${names.length ? `; enabled channels: ${names.join(', ')}` : '; no channel is enabled'}`)
+  }
+
+  /** Starts every channel in the background; failures are logged and reported, never thrown. */
+  startAll() {
+    for (const channel of this.channels.values()) {
+      channel.start().then(
+        () => this.log.info('channel started', { channel: channel.name, type: channel.type }),
+        (error) => this.log.error('channel could not start', { channel: channel.name, type: channel.type, err: error }),
+      )
+    }
+  }
+
+  async stopAll() {
+    await Promise.all([...this.channels.values()].map((channel) => channel.stop().catch((error) => this.log.warn('channel did not stop cleanly', { channel: channel.name, err: error }))))
+  }
+
+  report(): Record<string, ChannelReport> {
+    const out: Record<string, ChannelReport> = {}
+    for (const [name, channel] of Object.entries(this.config)) {
+      const live = this.channels.get(name)
+      if (!live) out[name] = { type: channel.type, state: 'disabled' }
+      else {
+        const state = live.state()
+        out[name] = { type: live.type, state: state.state, ...(state.state === 'failed' ? { error: state.error } : {}) }
+      }
+    }
+    return out
+  }
+}

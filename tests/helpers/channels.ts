@@ -1,0 +1,57 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startFakeLlm, type FakeLlm } from '../fakes/llm'
+import { startFakeTelegram, type FakeTelegram } from '../fakes/telegram'
+import { startWebhookReceiver, type FakeReceiver } from '../fakes/webhook-receiver'
+import { freePort, startGateway, tempHome, type RunningGateway } from './gateway'
+
+export const WEBHOOK_SECRET = 'a-webhook-secret-of-some-length'
+
+export interface World {
+  llm: FakeLlm
+  telegram: FakeTelegram
+  receiver: FakeReceiver
+  home: string
+  port: number
+  config: Record<string, any>
+  start: () => Promise<RunningGateway>
+  stop: () => void
+}
+
+/** A config with the fake LLM, a Telegram channel on the fake Bot API and a webhook channel on a receiver. */
+export async function makeWorld({ telegram = {}, agent = {}, webhookRetry = { attempts: 3, baseDelayMs: 50 } }: { telegram?: Record<string, unknown>; agent?: Record<string, unknown>; webhookRetry?: Record<string, number> } = {}): Promise<World> {
+  const llm = startFakeLlm()
+  const fakeTelegram = startFakeTelegram()
+  const receiver = startWebhookReceiver(WEBHOOK_SECRET)
+  const home = tempHome()
+  const port = await freePort()
+  const config = {
+    gateway: { host: '127.0.0.1', port },
+    agent: { model: 'fake/echo', maxRetries: 0, ...agent },
+    providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } },
+    channels: {
+      telegram: { enabled: true, token: fakeTelegram.token, apiRoot: fakeTelegram.url, ...telegram },
+      myapp: { type: 'webhook', url: receiver.url, secret: WEBHOOK_SECRET, retry: webhookRetry },
+      off: { type: 'webhook', enabled: false, url: receiver.url, secret: WEBHOOK_SECRET },
+    },
+  }
+  mkdirSync(join(home, '.xopcbot'), { recursive: true })
+  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify(config))
+  return {
+    llm,
+    telegram: fakeTelegram,
+    receiver,
+    home,
+    port,
+    config,
+    start: () => startGateway({ home, port }),
+    stop: () => {
+      llm.stop()
+      fakeTelegram.stop()
+      receiver.stop()
+    },
+  }
+}
+
+export const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })
