@@ -148,6 +148,7 @@ describe('status, stop', () => {
     const stop = await runCli(['gateway', 'stop', '--timeout', '700'], { home })
     expect(stop.code).toBe(0)
     expect(stop.stdout).toContain('did not stop within 700 ms; killed it with SIGKILL')
+    await gateway.proc.exited
     expect(gateway.proc.signalCode).toBe('SIGKILL')
     expect(await blocked).toBe('cut')
     expect(lockOf(home)).toBeNull()

@@ -1,4 +1,5 @@
 import { defineCommand } from 'citty'
+import { statSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { loadConfig } from '../config/load'
@@ -33,6 +34,15 @@ function formatEntry(entry: LogEntry, json: boolean): string {
   return `${time} ${String(level ?? 'info').toUpperCase().padEnd(5)} ${tag ? `[${tag}] ` : ''}${msg ?? ''}${pairs ? ' ' + pairs : ''}`
 }
 
+function statOrNull(file: string): { ino: number; size: number } | null {
+  try {
+    const { ino, size } = statSync(file)
+    return { ino, size }
+  } catch {
+    return null
+  }
+}
+
 /** The log file of a config; when the config cannot be loaded, the default place next to it. */
 function logFileFor(configPath: string): string {
   try {
@@ -58,9 +68,11 @@ export default defineCommand({
     const file = logFileFor(locate(flags.config).paths.configPath)
     const keep = (entry: LogEntry) => levelAtLeast(entry, flags.level)
     const print = (entry: LogEntry) => console.log(formatEntry(entry, flags.json ?? false))
+    // Where the file ends now: --follow continues from here, whatever is written while the tail is printed.
+    const end = flags.follow ? statOrNull(file) : null
     for (const entry of readLastLines(file, flags.lines ?? 50, keep)) print(entry)
     if (!flags.follow) return ExitCode.OK
-    const follower = followFile(file, (entry) => keep(entry) && print(entry))
+    const follower = followFile(file, (entry) => keep(entry) && print(entry), { from: end })
     const stop = () => follower.stop()
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)

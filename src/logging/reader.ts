@@ -86,7 +86,11 @@ export function readLastLines(path: string, lines: number, keep: (e: LogEntry) =
  * Follows a log file like `tail -F`: polls for new bytes, and when the file is rotated (a new inode, or it
  * shrank) finishes the old one and continues with the new one from its start. `stop()` ends it.
  */
-export function followFile(path: string, onLine: (entry: LogEntry) => void, intervalMs = 200): { stop: () => void; done: Promise<void> } {
+export function followFile(
+  path: string,
+  onLine: (entry: LogEntry) => void,
+  { intervalMs = 200, from }: { intervalMs?: number; from?: { ino: number; size: number } | null } = {},
+): { stop: () => void; done: Promise<void> } {
   let fd: number | null = null
   let inode = -1
   let position = 0
@@ -98,7 +102,8 @@ export function followFile(path: string, onLine: (entry: LogEntry) => void, inte
       fd = openSync(path, 'r')
       const stat = fstatSync(fd)
       inode = stat.ino
-      position = fromEnd ? stat.size : 0
+      // `from` is where the caller stopped reading: continue exactly there, so no line falls in between.
+      position = !fromEnd ? 0 : from ? (from.ino === stat.ino ? Math.min(from.size, stat.size) : 0) : stat.size
       partial = ''
     } catch {
       fd = null
