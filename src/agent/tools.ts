@@ -48,6 +48,49 @@ export function sendMessageTool(send: (channel: string, chatId: string, text: st
   }
 }
 
+/** What the `cron` tool needs of the scheduler. */
+export interface CronToolTarget {
+  list(): unknown[]
+  create(input: any): unknown
+  delete(id: string): void
+}
+
+/** Lets the model list, create and delete scheduled jobs ("remind me every Monday at 9"). */
+export function cronTool(cron: () => CronToolTarget): AgentTool {
+  const input = z.discriminatedUnion('action', [
+    z.object({ action: z.literal('list') }),
+    z.object({
+      action: z.literal('create'),
+      schedule: z.string().describe('cron expression (5 or 6 fields), a nickname like @daily, or an ISO-8601 date-time for a one-shot'),
+      message: z.string().describe('what the assistant is asked at that time (mode agent) or the text sent (mode direct)'),
+      name: z.string().optional(),
+      timezone: z.string().optional().describe('IANA time zone, default the configured one'),
+      mode: z.enum(['agent', 'direct']).optional(),
+      channel: z.string().optional().describe('where the result is delivered, e.g. "telegram"'),
+      chat_id: z.string().optional(),
+    }),
+    z.object({ action: z.literal('delete'), job_id: z.string() }),
+  ])
+  return {
+    name: 'cron',
+    description: 'Manage scheduled jobs and reminders: list them, create one (recurring or one-shot), or delete one.',
+    input,
+    run: (request: z.infer<typeof input>) => {
+      try {
+        if (request.action === 'list') return { jobs: cron().list() }
+        if (request.action === 'delete') {
+          cron().delete(request.job_id)
+          return { deleted: request.job_id }
+        }
+        const { action: _action, ...fields } = request
+        return { created: cron().create(fields) }
+      } catch (error) {
+        return { error: (error as Error).message }
+      }
+    },
+  }
+}
+
 /** The tools offered to the model: those listed in `agent.tools` that this gateway provides. */
 export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[]): ToolSet {
   const set: ToolSet = {}

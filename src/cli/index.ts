@@ -6,6 +6,7 @@ export const root = defineCommand({
   meta: { name: 'xopcbot', version: VERSION, description: 'Personal AI assistant gateway' },
   subCommands: {
     gateway: () => import('./gateway').then((m) => m.default),
+    cron: () => import('./cron').then((m) => m.default),
   },
 })
 
@@ -55,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { command, rest } = await resolveCommand(args)
     if (command === root) throw new UsageError(`unknown command ${JSON.stringify(args[0])}`)
+    if (!command.run) throw new UsageError(rest[0] ? `unknown command ${JSON.stringify(rest[0])}` : 'a sub-command is needed (see --help)')
     const { result } = await runCommand({ ...command, subCommands: undefined }, { rawArgs: rest })
     return typeof result === 'number' ? result : ExitCode.OK
   } catch (error) {

@@ -3,7 +3,8 @@ import type { Server } from 'bun'
 import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
 import { Agent } from '../agent/agent'
 import { SessionStore } from '../agent/sessions'
-import { sendMessageTool, timeTool } from '../agent/tools'
+import { cronTool, sendMessageTool, timeTool } from '../agent/tools'
+import { CronService } from '../cron/service'
 import { InboundQueue } from '../channels/inbound'
 import { ChannelManager } from '../channels/manager'
 import type { Config } from '../config/schema'
@@ -45,6 +46,7 @@ export class Gateway {
   private agent: Agent | null = null
   private queue: InboundQueue | null = null
   private channels: ChannelManager | null = null
+  private cron: CronService | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -88,7 +90,7 @@ export class Gateway {
         env: this.options.env ?? process.env,
         store: sessions,
         log: this.log,
-        tools: [timeTool(config.cron.timezone), sendMessageTool(sendTo)],
+        tools: [timeTool(config.cron.timezone), sendMessageTool(sendTo), cronTool(() => this.cron!)],
       })
       const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log })
       this.queue = queue
@@ -98,6 +100,7 @@ export class Gateway {
         state: new StateStore(db),
         log: this.log,
       })
+      this.cron = new CronService({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, defaultTimezone: config.cron.timezone })
       const app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
@@ -116,6 +119,7 @@ export class Gateway {
         channels: this.channels,
         queue,
         syncTimeoutMs: config.agent.timeoutMs + 30_000,
+        cron: this.cron,
       })
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
@@ -126,6 +130,7 @@ export class Gateway {
     }
     this.channels!.startAll()
     this.queue!.recover()
+    this.cron!.start()
     this.log.info('gateway started', { version: VERSION, pid: process.pid, host: config.gateway.host, port: this.port, configPath, dataDir: this.dataDir })
   }
 
@@ -144,8 +149,10 @@ export class Gateway {
       const left = () => Math.max(0, deadline - Date.now())
       // Take in nothing new (polling ends, queued messages wait for the next start), finish what runs.
       this.queue!.stop()
+      this.cron!.stop()
       await withTimeout(this.channels!.stopAll(), Math.min(3000, budget), undefined)
-      const drained = (await this.inFlight.drained(left())) && (await this.agent!.idle(left())) && (await this.queue!.idle(left()))
+      const drained =
+        (await this.inFlight.drained(left())) && (await this.agent!.idle(left())) && (await this.queue!.idle(left())) && (await this.cron!.idle(left()))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
       const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)
@@ -163,6 +170,8 @@ export class Gateway {
   }
 
   private closeResources() {
+    this.cron?.stop()
+    this.queue?.stop()
     this.server = null
     try {
       this.db?.close()

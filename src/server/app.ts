@@ -4,6 +4,7 @@ import type { Agent } from '../agent/agent'
 import type { SessionStore } from '../agent/sessions'
 import type { InboundQueue } from '../channels/inbound'
 import type { ChannelManager } from '../channels/manager'
+import type { CronService } from '../cron/service'
 import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
 import { agentRoutes } from './agent-routes'
@@ -11,6 +12,7 @@ import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
 import { controlRoutes, type GatewayControl } from './control'
 import { corsHeaders, preflightHeaders } from './cors'
+import { cronRoutes } from './cron-routes'
 import { errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { InFlight } from './in-flight'
@@ -50,6 +52,8 @@ export interface AppDeps {
   queue?: InboundQueue
   /** how long /api/message/sync waits when the request gives no timeout_ms */
   syncTimeoutMs?: number
+  /** scheduled jobs; without it the cron routes are not mounted */
+  cron?: CronService
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -137,6 +141,7 @@ export function createApp(deps: AppDeps) {
         ? messageRoutes({ channels: deps.channels, queue: deps.queue, defaultSyncTimeoutMs: deps.syncTimeoutMs ?? 150_000 })
         : new Elysia({ name: 'messages-off' }),
     )
+    .use(deps.cron ? cronRoutes(deps.cron) : new Elysia({ name: 'cron-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
 }

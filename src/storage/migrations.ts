@@ -8,7 +8,7 @@ import type { Database } from 'bun:sqlite'
  * - `state`            small key/value state of subsystems (e.g. `telegram:offset`)          — 1
  * - `sessions`, `session_messages`   conversation history per session key                     — 2
  * - `inbound_messages` the durable inbound queue (queued → processing → delivered | failed)    — 3
- * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — cron
+ * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — 4
  */
 export const migrations: ReadonlyArray<(db: Database) => void> = [
   (db) => {
@@ -61,6 +61,34 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
       UNIQUE (channel, external_id)
     ) STRICT`)
     db.run(`CREATE INDEX inbound_messages_pending ON inbound_messages (state, seq) WHERE state IN ('queued', 'processing', 'delivering')`)
+  },
+  (db) => {
+    db.run(`CREATE TABLE cron_jobs (
+      id         TEXT PRIMARY KEY,
+      name       TEXT NOT NULL,
+      schedule   TEXT NOT NULL,
+      timezone   TEXT NOT NULL,
+      enabled    INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+      mode       TEXT NOT NULL CHECK (mode IN ('agent', 'direct')),
+      message    TEXT NOT NULL,
+      channel    TEXT,
+      chat_id    TEXT,
+      session    TEXT,
+      created_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    ) STRICT`)
+    db.run(`CREATE TABLE cron_runs (
+      seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+      id          TEXT NOT NULL UNIQUE,
+      job_id      TEXT NOT NULL REFERENCES cron_jobs (id) ON DELETE CASCADE,
+      trigger     TEXT NOT NULL CHECK (trigger IN ('schedule', 'manual', 'catch-up')),
+      status      TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),
+      started_at  TEXT NOT NULL,
+      finished_at TEXT,
+      reply       TEXT,
+      error       TEXT
+    ) STRICT`)
+    db.run('CREATE INDEX cron_runs_by_job ON cron_runs (job_id, seq DESC)')
   },
 ]
 

@@ -1,0 +1,221 @@
+import { afterAll, describe, expect, test } from 'bun:test'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { startFakeLlm } from './fakes/llm'
+import { childEnv, freePort, fromSource, runCli, startGateway, tempHome, type RunningGateway } from './helpers/gateway'
+import { waitFor } from './helpers/wait'
+
+const llm = startFakeLlm()
+afterAll(() => llm.stop())
+
+function home(extra: Record<string, unknown> = {}) {
+  const dir = tempHome()
+  mkdirSync(join(dir, '.xopcbot'), { recursive: true })
+  writeFileSync(
+    join(dir, '.xopcbot', 'config.json'),
+    JSON.stringify({ agent: { model: 'fake/echo', maxRetries: 0 }, providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } }, ...extra }),
+  )
+  return dir
+}
+
+const json = async (response: Response) => (await response.json()) as any
+const post = (url: string, body?: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
+const runsOf = async (g: RunningGateway, id: string) => (await json(await fetch(`${g.url}/api/cron/${id}/runs?limit=500`))).runs as any[]
+const create = async (g: RunningGateway, body: unknown) => {
+  const response = await post(`${g.url}/api/cron/create`, body)
+  expect(response.status).toBe(201)
+  return (await json(response)).job
+}
+
+describe('cron jobs', () => {
+  test('create → list with next_run; every second it fires and records runs; toggle off stops it, on resumes; trigger runs once; delete → 404', async () => {
+    const gateway = await startGateway({ home: home() })
+    try {
+      const job = await create(gateway, { name: 'tick', schedule: '* * * * * *', message: 'tick' })
+      expect(job).toMatchObject({ name: 'tick', schedule: '* * * * * *', timezone: 'UTC', enabled: true, mode: 'agent' })
+      const listed = (await json(await fetch(`${gateway.url}/api/cron`))).jobs
+      expect(listed).toHaveLength(1)
+      expect(Date.parse(listed[0].next_run) - Date.now()).toBeLessThanOrEqual(1100)
+
+      await waitFor(async () => (await runsOf(gateway, job.id)).length >= 3, { what: 'three runs' })
+      const runs = await runsOf(gateway, job.id)
+      expect(runs[0]).toMatchObject({ status: 'ok', trigger: 'schedule', reply: 'echo: tick' })
+
+      const off = await json(await post(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false }))
+      expect(off.job).toMatchObject({ enabled: false, next_run: null })
+      await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'the last run to end' })
+      const before = (await runsOf(gateway, job.id)).length
+      await Bun.sleep(2500) // an observation window: nothing may fire in it
+      expect((await runsOf(gateway, job.id)).length).toBe(before)
+
+      const on = await json(await post(`${gateway.url}/api/cron/${job.id}/toggle`))
+      expect(on.job.enabled).toBe(true)
+      await waitFor(async () => (await runsOf(gateway, job.id)).length > before, { what: 'runs to resume' })
+
+      await post(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false })
+      await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'quiet' })
+      const quiet = (await runsOf(gateway, job.id)).length
+      const triggered = await json(await post(`${gateway.url}/api/cron/trigger`, { job_id: job.id }))
+      const runId: string = triggered.run_id
+      expect(runId).toMatch(/^run_/)
+      expect(triggered.message).toBe('Task triggered')
+      const manual = await waitFor(async () => (await runsOf(gateway, job.id)).find((r) => r.id === runId && r.status === 'ok'), { what: 'the manual run' })
+      expect(manual.trigger).toBe('manual')
+      expect((await runsOf(gateway, job.id)).length).toBe(quiet + 1)
+
+      expect((await json(await fetch(`${gateway.url}/api/cron/${job.id}`, { method: 'DELETE' }))).status).toBe('ok')
+      for (const response of [
+        await fetch(`${gateway.url}/api/cron/${job.id}`, { method: 'DELETE' }),
+        await post(`${gateway.url}/api/cron/${job.id}/toggle`),
+        await fetch(`${gateway.url}/api/cron/${job.id}/runs`),
+        await post(`${gateway.url}/api/cron/trigger`, { job_id: job.id }),
+      ]) {
+        expect(response.status).toBe(404)
+        expect((await json(response)).error.code).toBe('JOB_NOT_FOUND')
+      }
+    } finally {
+      await gateway.stop()
+    }
+  }, 30_000)
+
+  test('jobs survive a restart; a one-shot whose time passed while the gateway was down runs exactly once', async () => {
+    const dir = home()
+    let gateway = await startGateway({ home: dir })
+    // croner works in whole seconds
+    const at = new Date(Math.ceil((Date.now() + 2500) / 1000) * 1000).toISOString()
+    const oneShot = await create(gateway, { schedule: at, message: 'wake up' })
+    const weekly = await create(gateway, { schedule: '0 9 * * 1', message: 'standup', timezone: 'Europe/Berlin' })
+    expect(oneShot.next_run).toBe(at)
+    expect(await gateway.stop()).toBe(0)
+    await waitFor(() => Date.now() > Date.parse(at) + 200, { what: 'the one-shot time to pass', timeoutMs: 5000 })
+
+    gateway = await startGateway({ home: dir })
+    const run = await waitFor(async () => (await runsOf(gateway, oneShot.id)).find((r) => r.status === 'ok'), { what: 'the catch-up run' })
+    expect(run).toMatchObject({ trigger: 'catch-up', reply: 'echo: wake up' })
+    const jobs = (await json(await fetch(`${gateway.url}/api/cron`))).jobs
+    expect(jobs.find((j: any) => j.id === oneShot.id)).toMatchObject({ enabled: false, next_run: null, last_status: 'ok' })
+    expect(jobs.find((j: any) => j.id === weekly.id)).toMatchObject({ schedule: '0 9 * * 1', timezone: 'Europe/Berlin', enabled: true, next_run: weekly.next_run })
+    expect(await gateway.stop()).toBe(0)
+
+    gateway = await startGateway({ home: dir })
+    try {
+      expect(await runsOf(gateway, oneShot.id)).toHaveLength(1)
+    } finally {
+      await gateway.stop()
+    }
+  }, 30_000)
+
+  test('after an in-process restart a job fires once per tick, not twice', async () => {
+    const dir = home()
+    const port = await freePort()
+    const proc = Bun.spawn([...fromSource, 'gateway', '--host', '127.0.0.1', '--port', String(port)], {
+      env: childEnv(dir, { XOPCBOT_NO_RESPAWN: '1', XOPCBOT_ALLOW_SIGUSR1_RESTART: '1' }),
+      stdout: 'pipe',
+      stderr: 'pipe',
+    })
+    const url = `http://127.0.0.1:${port}`
+    const g = { url } as RunningGateway
+    try {
+      await waitFor(async () => (await fetch(`${url}/health`).catch(() => null))?.ok, { what: 'gateway' })
+      const job = await create(g, { schedule: '* * * * * *', message: 'tock' })
+      proc.kill('SIGUSR1')
+      await waitFor(async () => (await runCli(['gateway', 'status', '--json'], { home: dir })).stdout.includes(`"pid":${proc.pid}`), { what: 'restart' })
+      const start = (await runsOf(g, job.id)).length
+      await waitFor(async () => (await runsOf(g, job.id)).length >= start + 4, { what: 'four more runs' })
+      const seconds = (await runsOf(g, job.id)).map((r) => r.started_at.slice(0, 19))
+      expect(new Set(seconds).size).toBe(seconds.length)
+    } finally {
+      proc.kill('SIGTERM')
+      await proc.exited
+    }
+  }, 30_000)
+
+  test('a slow job does not overlap itself; a failing job records the error and the scheduler keeps going', async () => {
+    const gateway = await startGateway({ home: home() })
+    try {
+      llm.fallback = (call) => (call.lastUser === 'slow' ? { text: 'done slowly', delayMs: 2200 } : call.lastUser === 'fail' ? { status: 500 } : { text: `echo: ${call.lastUser}` })
+      const slow = await create(gateway, { schedule: '* * * * * *', message: 'slow' })
+      const failing = await create(gateway, { schedule: '* * * * * *', message: 'fail' })
+      await waitFor(async () => (await runsOf(gateway, slow.id)).filter((r) => r.status === 'ok').length >= 2, { what: 'two slow runs', timeoutMs: 15_000 })
+      const slowRuns = (await runsOf(gateway, slow.id)).reverse()
+      for (let i = 1; i < slowRuns.length; i++) expect(Date.parse(slowRuns[i].started_at)).toBeGreaterThanOrEqual(Date.parse(slowRuns[i - 1].finished_at))
+      const failed = (await runsOf(gateway, failing.id)).filter((r) => r.status === 'failed')
+      expect(failed.length).toBeGreaterThanOrEqual(3)
+      expect(failed[0].error).toContain('HTTP 500')
+    } finally {
+      llm.fallback = (call) => ({ text: `echo: ${call.lastUser}` })
+      await gateway.stop()
+    }
+  }, 30_000)
+
+  test('bad input → 400 naming the field', async () => {
+    const gateway = await startGateway({ home: home() })
+    try {
+      const cases: [unknown, string][] = [
+        [{ schedule: '61 * * * *', message: 'x' }, 'schedule: Invalid value for minute: 61'],
+        [{ schedule: '* * * *', message: 'x' }, 'schedule: must be a cron expression with 5 or 6 fields'],
+        [{ schedule: '0 0 0 * * * *', message: 'x' }, 'schedule: must be a cron expression with 5 or 6 fields'],
+        [{ schedule: '2001-01-01T00:00:00Z', message: 'x' }, 'is in the past'],
+        [{ schedule: '@daily', message: 'x', timezone: 'Mars/Olympus' }, 'timezone: unknown time zone'],
+        [{ schedule: '@daily', message: 'x', mode: 'direct' }, 'channel and chat_id: are required for mode "direct"'],
+        [{ schedule: '@daily', message: 'x', channel: 'nowhere', chat_id: '1' }, 'channel: no enabled channel "nowhere"'],
+        [{ schedule: '@daily', message: 'x', mode: 'loud' }, 'mode: must be "agent" or "direct"'],
+        [{ schedule: 5, message: 'x' }, 'schedule: expected string, received number'],
+        [{ schedule: '@daily' }, 'message: is required'],
+        [{ schedule: '@daily', message: 'x', enabled: 'yes' }, 'enabled: expected boolean'],
+      ]
+      for (const [body, message] of cases) {
+        const response = await post(`${gateway.url}/api/cron/create`, body)
+        expect({ status: response.status, message: (await json(response)).error?.message }).toMatchObject({ status: 400, message: expect.stringContaining(message) })
+      }
+      expect((await post(`${gateway.url}/api/cron/trigger`, {})).status).toBe(400)
+      expect((await post(`${gateway.url}/api/cron/nope/toggle`, { enabled: 'no' })).status).toBe(400)
+      expect((await json(await fetch(`${gateway.url}/api/cron`))).jobs).toEqual([])
+    } finally {
+      await gateway.stop()
+    }
+  })
+
+  test('the cron tool, called by the model, creates a real job', async () => {
+    const gateway = await startGateway({ home: home() })
+    try {
+      llm.queue.push({ toolCalls: [{ name: 'cron', input: { action: 'create', schedule: '0 9 * * 1', message: 'weekly planning', name: 'monday' } }] }, { text: 'I will remind you every Monday at 9.' })
+      const reply = await json(await post(`${gateway.url}/api/agent`, { message: 'remind me every Monday at 9 to plan the week' }))
+      expect(reply.reply).toBe('I will remind you every Monday at 9.')
+      const jobs = (await json(await fetch(`${gateway.url}/api/cron`))).jobs
+      expect(jobs).toHaveLength(1)
+      expect(jobs[0]).toMatchObject({ name: 'monday', schedule: '0 9 * * 1', message: 'weekly planning', enabled: true })
+    } finally {
+      await gateway.stop()
+    }
+  })
+
+  test('xopcbot cron list | add | toggle | run | rm, as tables and --json', async () => {
+    const dir = home({ gateway: { auth: { token: 'cron-cli-token-123456' } } })
+    const gateway = await startGateway({ home: dir })
+    try {
+      const added = await runCli(['cron', 'add', '--schedule', '@daily', '--message', 'daily digest', '--name', 'digest', '--json'], { home: dir })
+      expect(added.code).toBe(0)
+      const job = JSON.parse(added.stdout)
+      expect(job).toMatchObject({ name: 'digest', schedule: '@daily', enabled: true })
+      const table = await runCli(['cron', 'list'], { home: dir })
+      expect(table.stdout).toMatch(/^ID\s+NAME\s+SCHEDULE\s+ENABLED\s+NEXT RUN\s+LAST$/m)
+      expect(table.stdout).toContain(job.id)
+      expect((await runCli(['cron', 'toggle', job.id, '--off'], { home: dir })).stdout).toContain('is now disabled')
+      const ran = await runCli(['cron', 'run', job.id], { home: dir })
+      expect(ran.code).toBe(0)
+      expect(ran.stdout).toContain('echo: daily digest')
+      expect((await runCli(['cron', 'rm', job.id], { home: dir })).code).toBe(0)
+      const missing = await runCli(['cron', 'rm', job.id], { home: dir })
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toContain('JOB_NOT_FOUND')
+      expect(JSON.parse((await runCli(['cron', 'list', '--json'], { home: dir })).stdout)).toEqual([])
+      expect((await runCli(['cron', 'add', '--message', 'x'], { home: dir })).code).toBe(2)
+    } finally {
+      await gateway.stop()
+    }
+    const down = await runCli(['cron', 'list'], { home: dir })
+    expect(down.code).toBe(3)
+    expect(down.stderr).toContain('not running')
+  })
+})
