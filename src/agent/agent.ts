@@ -24,6 +24,7 @@ export interface TurnRequest {
 export interface TurnResult {
   reply: string
   session: string
+  usage: { inputTokens: number | undefined; outputTokens: number | undefined }
 }
 
 /** At most `size` tasks at once; the rest wait in arrival order. */
@@ -147,7 +148,7 @@ export class Agent {
         at: new Date().toISOString(),
       }, request.onStored && (() => request.onStored!(text)))
       this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
-      return { reply: text, session: request.session }
+      return { reply: text, session: request.session, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {
       const appError = this.describeFailure(error, { timedOut: timeout.aborted, cancelled: !!request.signal?.aborted, provider, baseURL })
       this.log.error('turn failed', { session: request.session, provider, model: this.model.modelId, reason: appError.message, err: error })

@@ -10,7 +10,7 @@ import { ChannelManager } from '../channels/manager'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { secretsOf } from '../logging/redact'
-import { createApp } from '../server/app'
+import { createApp, type App } from '../server/app'
 import type { GatewayControl } from '../server/control'
 import { InFlight } from '../server/in-flight'
 import { listen } from '../server/listen'
@@ -41,6 +41,8 @@ export class Gateway {
   private logger: GatewayLogger | null = null
   private db: Database | null = null
   private server: Server<unknown> | null = null
+  /** the HTTP app (for tests and tools that inspect the routes) */
+  app: App | null = null
   private currentToken: string | null
   private readonly inFlight = new InFlight()
   private agent: Agent | null = null
@@ -101,7 +103,7 @@ export class Gateway {
         log: this.log,
       })
       this.cron = new CronService({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, defaultTimezone: config.cron.timezone })
-      const app = createApp({
+      const app = (this.app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
         now: Date.now,
@@ -120,7 +122,10 @@ export class Gateway {
         queue,
         syncTimeoutMs: config.agent.timeoutMs + 30_000,
         cron: this.cron,
-      })
+        modelName: config.agent.model,
+        logFile: logFileOf(config, this.dataDir),
+        flushLogs: () => this.logger?.file?.flush(),
+      }))
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
       this.server = listen(app, { host: config.gateway.host, port: config.gateway.port, maxBodyBytes: config.gateway.maxBodyBytes, idleTimeoutSeconds })

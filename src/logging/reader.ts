@@ -28,7 +28,7 @@ export function parseLine(raw: string): LogEntry {
  * Reads one file backwards in 64 KiB blocks and returns its complete lines, newest first, stopping as soon as
  * `want` lines pass `keep` — so the last lines of a 100 MB log cost a few blocks, not the whole file.
  */
-function tailOfFile(path: string, want: number, keep: (e: LogEntry) => boolean): LogEntry[] {
+function tailOfFile(path: string, want: number, keep: (e: LogEntry) => boolean, state: { done: boolean }, stop?: (e: LogEntry) => boolean): LogEntry[] {
   const found: LogEntry[] = []
   let fd: number
   try {
@@ -40,29 +40,31 @@ function tailOfFile(path: string, want: number, keep: (e: LogEntry) => boolean):
     const block = Buffer.alloc(64 * 1024)
     let position = fstatSync(fd).size
     let carry: Buffer = Buffer.alloc(0)
-    while (position > 0 && found.length < want) {
+    while (position > 0 && found.length < want && !state.done) {
       const length = Math.min(block.length, position)
       position -= length
       readSync(fd, block, 0, length, position)
       let chunk = Buffer.concat([block.subarray(0, length), carry])
       let end = chunk.length
-      for (let i = chunk.length - 1; i >= 0 && found.length < want; i--) {
+      for (let i = chunk.length - 1; i >= 0 && found.length < want && !state.done; i--) {
         if (chunk[i] !== 0x0a) continue
         const line = chunk.subarray(i + 1, end).toString('utf8')
         end = i
         if (line.trim()) {
           const entry = parseLine(line)
-          if (keep(entry)) found.push(entry)
+          if (stop?.(entry)) state.done = true
+          else if (keep(entry)) found.push(entry)
         }
       }
       carry = Buffer.from(chunk.subarray(0, end))
       chunk = Buffer.alloc(0)
     }
-    if (position === 0 && found.length < want && carry.length) {
+    if (position === 0 && found.length < want && carry.length && !state.done) {
       const line = carry.toString('utf8')
       if (line.trim()) {
         const entry = parseLine(line)
-        if (keep(entry)) found.push(entry)
+        if (stop?.(entry)) state.done = true
+        else if (keep(entry)) found.push(entry)
       }
     }
   } finally {
@@ -71,13 +73,17 @@ function tailOfFile(path: string, want: number, keep: (e: LogEntry) => boolean):
   return found
 }
 
-/** The last `lines` entries passing `keep`, oldest first, from the log file and then its rotated files. */
-export function readLastLines(path: string, lines: number, keep: (e: LogEntry) => boolean = () => true): LogEntry[] {
+/**
+ * The last `lines` entries passing `keep`, oldest first, from the log file and then its rotated files.
+ * Reading (backwards) ends early at the first entry for which `stop` is true — e.g. one older than a `since`.
+ */
+export function readLastLines(path: string, lines: number, keep: (e: LogEntry) => boolean = () => true, stop?: (e: LogEntry) => boolean): LogEntry[] {
   const newestFirst: LogEntry[] = []
-  for (let index = 0; newestFirst.length < lines; index++) {
+  const state = { done: false }
+  for (let index = 0; newestFirst.length < lines && !state.done; index++) {
     const file = index === 0 ? path : `${path}.${index}`
     if (index > 0 && !existsSync(file)) break
-    newestFirst.push(...tailOfFile(file, lines - newestFirst.length, keep))
+    newestFirst.push(...tailOfFile(file, lines - newestFirst.length, keep, state, stop))
   }
   return newestFirst.reverse()
 }

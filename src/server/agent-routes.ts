@@ -32,7 +32,7 @@ function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: R
       keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000)
       try {
         const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
-        send('done', result)
+        send('done', { reply: result.reply, session: result.session })
       } catch (error) {
         const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
         if (!(error instanceof AppError)) log.error('unexpected error in a streamed turn', { requestId, err: error })

@@ -15,6 +15,9 @@ import { corsHeaders, preflightHeaders } from './cors'
 import { cronRoutes } from './cron-routes'
 import { errorHandler } from './errors'
 import { healthRoutes } from './health'
+import { logRoutes } from './logs-routes'
+import { openAiRoutes } from './openai-routes'
+import { openApiDocument } from './openapi'
 import { InFlight } from './in-flight'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
@@ -54,6 +57,11 @@ export interface AppDeps {
   syncTimeoutMs?: number
   /** scheduled jobs; without it the cron routes are not mounted */
   cron?: CronService
+  /** agent.model, for /api/status */
+  modelName?: string
+  /** the log file, for /api/logs, and how to write out what is buffered */
+  logFile?: string
+  flushLogs?: () => void
 }
 
 /** Path of a request URL without parsing it whole (this runs on every request). */
@@ -85,7 +93,8 @@ export function createApp(deps: AppDeps) {
   const logProbes = httpLog.level >= LogLevels.debug
   const inFlight = deps.inFlight ?? new InFlight()
 
-  return new Elysia()
+  let document: unknown = null
+  const app = new Elysia()
     .use(errorHandler(deps.log))
     .onRequest(function prepareRequest({ request, set, server }) {
       const id = requestIdFor(request)
@@ -135,6 +144,7 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes(deps))
     .use(statusRoutes(deps))
     .use(deps.agent ? agentRoutes(deps.agent, deps.log) : new Elysia({ name: 'agent-off' }))
+    .use(deps.agent ? openAiRoutes(deps.agent) : new Elysia({ name: 'openai-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
     .use(
       deps.channels && deps.queue
@@ -142,8 +152,15 @@ export function createApp(deps: AppDeps) {
         : new Elysia({ name: 'messages-off' }),
     )
     .use(deps.cron ? cronRoutes(deps.cron) : new Elysia({ name: 'cron-off' }))
+    .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}) }) : new Elysia({ name: 'logs-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
+    // Built on first use from the routes themselves, so it always lists exactly what is served.
+    .get('/openapi.json', function openApi() {
+      document ??= openApiDocument(app.routes, deps.version)
+      return document
+    })
+  return app
 }
 
 export type App = ReturnType<typeof createApp>

@@ -1,17 +1,11 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
 import { JobInput, type CronService } from '../cron/service'
+import { wholeNumber } from './params'
 
 export const TriggerRequest = z.strictObject({ job_id: z.string().min(1, 'must be a non-empty string') })
 export const ToggleRequest = z.strictObject({ enabled: z.boolean().optional() })
-export const RunsQuery = z.object({
-  limit: z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.int().min(1, 'must be at least 1').max(500, 'must be at most 500'))
-    .optional(),
-})
+export const RunsQuery = z.object({ limit: wholeNumber(1, 500).optional() })
 
 /** The cron routes of SPEC §6. */
 export function cronRoutes(cron: CronService) {

@@ -2,13 +2,7 @@ import { Elysia } from 'elysia'
 import { z } from 'zod'
 import { SessionKey, type SessionStore } from '../agent/sessions'
 import { AppError } from '../errors'
-
-const wholeNumber = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+import { wholeNumber } from './params'
 
 export const SessionListQuery = z.object({
   limit: wholeNumber(1, 500).optional(),

@@ -1,9 +1,11 @@
 import { Elysia } from 'elysia'
+import { AppError } from '../errors'
 import type { AppDeps } from './app'
 
-/** GET /api/status: what this gateway process is and where it listens. */
-export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info'>) {
+/** GET /api/status: what this gateway is, where it listens, and how its parts are doing. */
+export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'queue' | 'cron' | 'modelName'>) {
   return new Elysia({ name: 'status', prefix: '/api' }).get('/status', function status() {
+    const model = deps.agent?.model
     return {
       status: 'ok',
       version: deps.version,
@@ -13,6 +15,14 @@ export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now'
       config_path: deps.info.configPath,
       data_dir: deps.info.dataDir,
       bind: { host: deps.info.host, port: deps.info.port },
+      model: {
+        name: deps.modelName ?? null,
+        configured: !!model && !(model instanceof AppError),
+        ...(model instanceof AppError ? { problem: model.message } : {}),
+      },
+      channels: deps.channels?.report() ?? {},
+      queue: deps.queue?.depth() ?? null,
+      cron: deps.cron ? { ...deps.cron.count(), next_run: deps.cron.nextRun() } : null,
     }
   })
 }
