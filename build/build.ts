@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { smoke } from './smoke'
-import { hostFile, TARGETS } from './targets'
+import { openSync, readSync, closeSync } from 'node:fs'
+import { binaryFormat, expectedFormat, hostFile, TARGETS } from './targets'
 
 const ROOT = resolve(import.meta.dir, '..')
 const outdirIndex = process.argv.indexOf('--outdir')
@@ -36,6 +37,20 @@ function compile(outfile: string, target: string | null) {
   if (result.exitCode !== 0) throw new Error(`bun build failed for ${target ?? 'host'} (exit ${result.exitCode})`)
 }
 
+/** Every artifact is checked as far as this machine can: the right executable format and processor. */
+function checkFormat(file: string, target: string) {
+  const fd = openSync(file, 'r')
+  const header = new Uint8Array(4096)
+  readSync(fd, header, 0, header.length, 0)
+  closeSync(fd)
+  const found = binaryFormat(header)
+  const expected = expectedFormat(target)
+  if (!found || found.format !== expected.format || found.arch !== expected.arch) {
+    throw new Error(`${file}: expected a ${expected.format} ${expected.arch} executable, found ${found ? `${found.format} ${found.arch}` : 'an unknown format'}`)
+  }
+  console.log(`format ok: ${file.split('/').pop()} is ${found.format} ${found.arch}`)
+}
+
 function writeChecksums() {
   const files = readdirSync(DIST).filter((f) => f.startsWith('xopcbot-')).sort()
   const lines = files.map((f) => `${createHash('sha256').update(readFileSync(join(DIST, f))).digest('hex')}  ${f}`)
@@ -53,6 +68,7 @@ if (all) {
     const outfile = join(DIST, file)
     if (file === host) compile(outfile, null)
     else compile(outfile, target)
+    checkFormat(outfile, target)
   }
   writeChecksums()
 } else {

@@ -6,6 +6,7 @@ const args = {
   ...serverArgs,
   ...configArg,
   force: { type: 'boolean', description: 'Stop the running gateway of this config and kill whatever listens on the port first' },
+  'service-marker': { type: 'string', description: 'Set by service entries that cannot set environment variables', valueHint: 'name' },
 } as const
 
 export default defineCommand({
@@ -17,6 +18,10 @@ export default defineCommand({
     restart: () => import('./gateway-restart').then((m) => m.default),
     logs: () => import('./gateway-logs').then((m) => m.default),
     token: () => import('./gateway-token').then((m) => m.default),
+    install: () => import('./gateway-service').then((m) => m.install),
+    'service-start': () => import('./gateway-service').then((m) => m.serviceStart),
+    'service-status': () => import('./gateway-service').then((m) => m.serviceStatus),
+    uninstall: () => import('./gateway-service').then((m) => m.uninstall),
   },
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, {
@@ -25,6 +30,7 @@ export default defineCommand({
       token: TokenFlag.optional(),
       config: PathFlag.optional(),
       force: z.boolean().optional(),
+      serviceMarker: z.string().min(1).optional(),
     })
     // Loaded here, not at the top: the management sub-commands should not pay for the server's modules.
     const { runGateway } = await import('../lifecycle/run')
@@ -33,6 +39,7 @@ export default defineCommand({
       configFlag: flags.config,
       flags: { port: flags.port, host: flags.host, token: flags.token },
       force: flags.force ?? false,
+      serviceMarker: flags.serviceMarker,
       argv: ['gateway', ...rawArgs],
       print: (line) => console.log(line),
     })

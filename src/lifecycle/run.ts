@@ -18,6 +18,8 @@ export interface RunOptions {
   force?: boolean
   /** the arguments after the executable (and entry file), recorded so that a restart repeats them */
   argv: string[]
+  /** set by service entries that cannot set environment variables (Windows tasks): like XOPCBOT_SERVICE_MARKER */
+  serviceMarker?: string | undefined
   print: (line: string) => void
 }
 
@@ -90,8 +92,8 @@ export async function runGateway(options: RunOptions): Promise<number> {
   process.umask(0o077)
 
   const lockPath = lockPathFor(paths.locksDir, paths.configPath)
-  const supervised = !!env.XOPCBOT_SERVICE_MARKER
-  const allowSigusr1Restart = env.XOPCBOT_ALLOW_SIGUSR1_RESTART === '1'
+  const supervised = !!env.XOPCBOT_SERVICE_MARKER || !!options.serviceMarker
+  const allowSigusr1Restart = env.XOPCBOT_ALLOW_SIGUSR1_RESTART === '1' || !!options.serviceMarker
   const respawn = !supervised && env.XOPCBOT_NO_RESPAWN !== '1'
 
   if (options.force) await forceStart(lockPath, config, print)

@@ -1,0 +1,229 @@
+import { defineCommand } from 'citty'
+import { chmodSync, copyFileSync, readFileSync, renameSync } from 'node:fs'
+import { join } from 'node:path'
+import { z } from 'zod'
+import { loadConfig } from '../config/load'
+import { canonicalConfigPath, configHash, dataDirOf, resolvePaths, type Paths } from '../config/paths'
+import { generateToken, updateConfigFile } from '../config/write'
+import { CliError, ExitCode } from '../errors'
+import { isCompiled } from '../lifecycle/process'
+import { serviceContext, serviceManager } from '../service'
+import { ServiceError, type ServiceManager, type ServiceSpec } from '../service/types'
+import { ensurePrivateDir } from '../storage/files'
+import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, TokenFlag } from './args'
+import { displayUrl, maskToken } from './output'
+import { localUrl } from './target'
+
+/** The entry's name: one per config, so that several gateways can be installed side by side (SPEC §9). */
+export function serviceName(kind: ServiceManager['kind'], paths: Paths): string {
+  const base = kind === 'launchd' ? 'ai.xopcbot.gateway' : 'xopcbot-gateway'
+  const isDefault = canonicalConfigPath(paths.configPath) === canonicalConfigPath(join(paths.home, 'config.json'))
+  return isDefault ? base : `${base}-${configHash(canonicalConfigPath(paths.configPath)).slice(0, 8)}`
+}
+
+const MINIMAL_PATH: Partial<Record<NodeJS.Platform, string>> = {
+  linux: '/usr/local/bin:/usr/bin:/bin',
+  darwin: '/opt/homebrew/bin:/usr/local/bin:/usr/bin:/bin',
+}
+
+async function waitHealthy(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok).catch(() => false)) return true
+    await Bun.sleep(100)
+  }
+  return false
+}
+
+/** Copies the running executable to <home>/bin/xopcbot atomically (copy beside it, then rename). */
+function installBinary(paths: Paths): string {
+  ensurePrivateDir(paths.binDir)
+  const target = join(paths.binDir, process.platform === 'win32' ? 'xopcbot.exe' : 'xopcbot')
+  if (canonicalConfigPath(process.execPath) === canonicalConfigPath(target)) return target
+  const temp = `${target}.${process.pid}.tmp`
+  copyFileSync(process.execPath, temp)
+  if (process.platform !== 'win32') chmodSync(temp, 0o755)
+  renameSync(temp, target)
+  return target
+}
+
+function managerOrExit() {
+  const ctx = serviceContext()
+  try {
+    return { ctx, manager: serviceManager(ctx) }
+  } catch (error) {
+    throw new CliError((error as Error).message)
+  }
+}
+
+async function available(manager: ServiceManager) {
+  const problem = await manager.unavailable()
+  if (problem) throw new CliError(`Cannot install the gateway as a service: ${problem}`)
+}
+
+function friendly<T>(task: () => Promise<T>): Promise<T> {
+  return task().catch((error) => {
+    throw error instanceof ServiceError ? new CliError(error.message) : error
+  })
+}
+
+const installArgs = {
+  port: { type: 'string', description: 'Port (saved in the config)', valueHint: 'number' },
+  host: { type: 'string', description: 'Address to bind (saved in the config)', valueHint: 'address' },
+  token: { type: 'string', description: 'API token (saved in the config, never in the service entry); one is generated when none is set', valueHint: 'token' },
+  runtime: { type: 'string', description: 'binary (the compiled executable, copied to ~/.xopcbot/bin) or node (this JS runtime and the CLI file); default: what is running now', valueHint: 'node|binary' },
+  start: { type: 'boolean', default: true, description: 'Start it now', negativeDescription: 'Install without starting' },
+  ...configArg,
+} as const
+
+export const install = defineCommand({
+  meta: { name: 'install', description: 'Install the gateway as a per-user service (systemd user unit, LaunchAgent, scheduled task)' },
+  args: installArgs,
+  async run({ args, rawArgs }) {
+    const flags = parseFlags(installArgs, args, rawArgs, {
+      port: PortFlag.optional(),
+      host: HostFlag.optional(),
+      token: TokenFlag.optional(),
+      runtime: z.enum(['node', 'binary'], 'must be node or binary').optional(),
+      start: z.boolean(),
+      config: PathFlag.optional(),
+    })
+    const { ctx, manager } = managerOrExit()
+    await available(manager)
+    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
+    const loaded = loadConfig(paths.configPath, process.env)
+    const runtime = flags.runtime ?? (isCompiled() ? 'binary' : 'node')
+    if (runtime === 'binary' && !isCompiled()) {
+      throw new CliError('--runtime binary installs the compiled xopcbot executable, but this is running from source: build it (npm run build) and run its "gateway install", or use --runtime node.')
+    }
+
+    // Settings go into the config file (0600), never into the service entry.
+    let token = flags.token ?? loaded.config.gateway.auth.token
+    const generated = !token
+    token ??= generateToken()
+    updateConfigFile(paths.configPath, process.env, (raw) => {
+      raw.gateway ??= {}
+      if (flags.port) raw.gateway.port = flags.port
+      if (flags.host) raw.gateway.host = flags.host
+      if (flags.token || generated) {
+        raw.gateway.auth ??= {}
+        raw.gateway.auth.token = token
+      }
+    })
+    const config = loadConfig(paths.configPath, process.env).config
+    const variables = [...readFileSync(paths.configPath, 'utf8').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!)
+
+    const program = runtime === 'binary' ? installBinary(paths) : process.execPath
+    const name = serviceName(manager.kind, paths)
+    const env: Record<string, string> = { XOPCBOT_SERVICE_MARKER: manager.kind, XOPCBOT_ALLOW_SIGUSR1_RESTART: '1', HOME: ctx.homeDir }
+    if (MINIMAL_PATH[ctx.platform]) env.PATH = MINIMAL_PATH[ctx.platform]!
+    if (process.env.XOPCBOT_HOME) env.XOPCBOT_HOME = paths.home
+    const spec: ServiceSpec = {
+      name,
+      description: 'xopcbot gateway',
+      program,
+      args: [...(runtime === 'node' ? [Bun.main] : []), 'gateway', '--config', paths.configPath],
+      workingDirectory: ctx.homeDir,
+      env,
+      stopTimeoutMs: config.gateway.shutdownTimeoutMs,
+      logDir: join(dataDirOf(config, paths.configPath), 'logs'),
+    }
+    const warnings = await friendly(() => manager.install(spec, { start: flags.start }))
+    const url = displayUrl(config.gateway.host, config.gateway.port)
+    if (flags.start) {
+      if (!(await waitHealthy(localUrl(config.gateway), 30_000))) {
+        throw new CliError(`The service ${name} was installed and started, but /health did not answer within 30 s; see: xopcbot gateway logs, xopcbot gateway service-status`)
+      }
+      console.log('✅ Gateway service installed and running')
+    } else console.log('✅ Gateway service installed (not started; start it with: xopcbot gateway service-start)')
+    console.log(`Service: ${name} (${manager.entryPath(name)})`)
+    console.log(`Runtime: ${runtime} (${program})`)
+    console.log('🌐 Access:')
+    console.log(`URL: ${url}`)
+    console.log(`Token: ${generated ? token : maskToken(token)}${generated ? '   (new: shown once; see it again with: xopcbot gateway token)' : ''}`)
+    for (const variable of new Set(variables)) console.log(`⚠️ The config uses \${${variable}}: the service does not see your shell's environment; write the value into the config file (it is private, 0600).`)
+    for (const warning of warnings) console.log(`⚠️ ${warning}`)
+    return ExitCode.OK
+  },
+})
+
+const statusArgs = { ...configArg, json: { type: 'boolean', description: 'Machine-readable output' } } as const
+
+export const serviceStatus = defineCommand({
+  meta: { name: 'service-status', description: 'Show the service as the service manager sees it (exit 3 when not running)' },
+  args: statusArgs,
+  async run({ args, rawArgs }) {
+    const flags = parseFlags(statusArgs, args, rawArgs, { config: PathFlag.optional(), json: z.boolean().optional() })
+    const { manager } = managerOrExit()
+    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
+    const name = serviceName(manager.kind, paths)
+    const status = await friendly(() => manager.status(name))
+    let url: string | null = null
+    try {
+      const { config } = loadConfig(paths.configPath, process.env)
+      url = displayUrl(config.gateway.host, config.gateway.port)
+    } catch {}
+    const code = status.state === 'running' ? ExitCode.OK : ExitCode.NOT_RUNNING
+    if (flags.json) {
+      console.log(JSON.stringify({ name, manager: manager.kind, ...status, url }))
+      return code
+    }
+    // The original layout: each heading underlined to its width.
+    const rule = (title: string) => [title, '─'.repeat([...title].length)]
+    const lines = [
+      ...rule('📋 Service Status'),
+      `Installed: ${status.installed ? 'Yes' : 'No'}`,
+      `Status: ${status.installed ? status.state : 'not installed'}`,
+      `PID: ${status.pid ?? '-'}`,
+    ]
+    if (status.installed) {
+      lines.push(...rule('📝 Configuration'), `Program: ${status.program ?? '-'}`, `Args: ${status.args.join(' ')}`, `Working Dir: ${status.workingDirectory ?? '-'}`)
+    }
+    if (url) lines.push(...rule('🌐 Access'), `URL: ${url}`)
+    lines.push(
+      ...rule('📝 Commands'),
+      status.installed ? 'xopcbot gateway service-start  # start the service' : 'xopcbot gateway install        # install the service',
+      'xopcbot gateway stop           # stop (process)',
+      'xopcbot gateway restart        # restart (process)',
+      'xopcbot gateway uninstall      # remove the service',
+    )
+    console.log(lines.join('\n'))
+    return code
+  },
+})
+
+export const serviceStart = defineCommand({
+  meta: { name: 'service-start', description: 'Start the installed service through the service manager' },
+  args: configArg,
+  async run({ args, rawArgs }) {
+    const flags = parseFlags(configArg, args, rawArgs, { config: PathFlag.optional() })
+    const { manager } = managerOrExit()
+    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
+    const name = serviceName(manager.kind, paths)
+    if (!(await manager.status(name)).installed) throw new CliError(`The service ${name} is not installed; install it with: xopcbot gateway install`)
+    await friendly(() => manager.start(name))
+    const { config } = loadConfig(paths.configPath, process.env)
+    if (!(await waitHealthy(localUrl(config.gateway), 30_000))) throw new CliError(`The service ${name} was started, but /health did not answer within 30 s; see: xopcbot gateway logs`)
+    console.log(`✅ Service ${name} started`)
+    console.log(`URL: ${displayUrl(config.gateway.host, config.gateway.port)}`)
+    return ExitCode.OK
+  },
+})
+
+export const uninstall = defineCommand({
+  meta: { name: 'uninstall', description: 'Stop and remove the service; the config and data stay' },
+  args: configArg,
+  async run({ args, rawArgs }) {
+    const flags = parseFlags(configArg, args, rawArgs, { config: PathFlag.optional() })
+    const { manager } = managerOrExit()
+    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
+    const name = serviceName(manager.kind, paths)
+    if (!(await manager.status(name)).installed) {
+      console.log(`ℹ️ The service ${name} is not installed`)
+      return ExitCode.OK
+    }
+    await friendly(() => manager.uninstall(name))
+    console.log(`✅ Service ${name} removed; the config and data are kept (${paths.configPath})`)
+    return ExitCode.OK
+  },
+})
