@@ -119,6 +119,16 @@ describe('error envelope', () => {
     expect(await json(response)).toEqual({ status: 'ok', body: {} })
   })
 
+  test('a body nested deeper than 64 levels → 400 before it is parsed', async () => {
+    const { app } = appWithProbeRoutes({ maxBodyBytes: 1 << 20 })
+    const deep = '['.repeat(65) + ']'.repeat(65)
+    const response = await app.handle(request('/api/probe', { method: 'POST', headers: { 'content-type': 'application/json' }, body: deep }))
+    expect(response.status).toBe(400)
+    expect((await json(response)).error.message).toBe('body: is nested more than 64 levels deep')
+    const withBrackets = JSON.stringify({ content: '['.repeat(500) })
+    expect((await app.handle(request('/api/probe', { method: 'POST', headers: { 'content-type': 'application/json' }, body: withBrackets }))).status).toBe(200)
+  })
+
   test('invalid UTF-8 → 400', async () => {
     const { app } = appWithProbeRoutes()
     const response = await app.handle(

@@ -25,6 +25,29 @@ async function readLimited(request: Request, limit: number): Promise<Uint8Array>
 export const tooLarge = (limit: number) => new AppError('PAYLOAD_TOO_LARGE', `request body is larger than the limit of ${limit} bytes (gateway.maxBodyBytes)`)
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+export const MAX_JSON_DEPTH = 64
+
+/**
+ * How deeply arrays and objects nest in a JSON text (strings skipped). Bodies nested deeper than any request
+ * of this API are refused before they are parsed: validating them downstream costs time and memory that grow
+ * with the square of the depth.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0
+  let max = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) max = depth
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return max
+}
 const rawBodies = new WeakMap<Request, string>()
 
 /** The exact text of a request's JSON body, for routes that verify a signature over it. */
@@ -52,6 +75,7 @@ export async function parseJsonBody(request: Request, contentType: string | unde
   } catch {
     throw new AppError('INVALID_REQUEST', 'body: is not valid UTF-8')
   }
+  if (jsonDepth(text) > MAX_JSON_DEPTH) throw new AppError('INVALID_REQUEST', `body: is nested more than ${MAX_JSON_DEPTH} levels deep`)
   rawBodies.set(request, text)
   try {
     return JSON.parse(text)
