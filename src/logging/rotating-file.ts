@@ -20,6 +20,7 @@ export class RotatingFile {
   private pending: string[] = []
   private pendingBytes = 0
   private timer: ReturnType<typeof setTimeout> | null = null
+  private failing = false
 
   constructor(
     readonly path: string,
@@ -49,24 +50,45 @@ export class RotatingFile {
     const lines = this.pending
     this.pending = []
     this.pendingBytes = 0
-    let chunk = ''
-    let chunkBytes = 0
-    for (const line of lines) {
-      const bytes = Buffer.byteLength(line) + 1
-      if (this.size + chunkBytes + bytes > this.options.maxBytes && this.size + chunkBytes > 0) {
-        this.writeOut(chunk)
-        chunk = ''
-        chunkBytes = 0
-        this.rotate()
+    let written = 0
+    try {
+      let chunk = ''
+      let chunkBytes = 0
+      let inChunk = 0
+      for (const line of lines) {
+        const bytes = Buffer.byteLength(line) + 1
+        if (this.size + chunkBytes + bytes > this.options.maxBytes && this.size + chunkBytes > 0) {
+          this.writeOut(chunk)
+          written += inChunk
+          chunk = ''
+          chunkBytes = 0
+          inChunk = 0
+          this.rotate()
+        }
+        chunk += line + '\n'
+        chunkBytes += bytes
+        inChunk++
       }
-      chunk += line + '\n'
-      chunkBytes += bytes
+      this.writeOut(chunk)
+      if (this.failing) process.stderr.write(`log file ${this.path} is writable again\n`)
+      this.failing = false
+    } catch (error) {
+      // A full or read-only disk must not take the gateway down: keep the newest lines and try again later.
+      if (!this.failing) process.stderr.write(`cannot write the log file ${this.path} (${(error as Error).message}); retrying\n`)
+      this.failing = true
+      this.pending = lines.slice(written).slice(-10_000)
+      this.pendingBytes = this.pending.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)
+      if (!this.timer) {
+        this.timer = setTimeout(() => this.flush(), 1000)
+        this.timer.unref?.()
+      }
     }
-    this.writeOut(chunk)
   }
 
   close() {
     this.flush()
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
     if (this.fd >= 0) closeSync(this.fd)
     this.fd = -1
   }
@@ -80,7 +102,9 @@ export class RotatingFile {
   }
 
   private rotate() {
-    closeSync(this.fd)
+    try {
+      closeSync(this.fd)
+    } catch {}
     rmSync(`${this.path}.${this.options.maxFiles}`, { force: true })
     for (let index = this.options.maxFiles - 1; index >= 1; index--) {
       try {

@@ -28,12 +28,19 @@ const ELYSIA_CODES: Record<string, AppError['code']> = {
   INVALID_FILE_TYPE: 'INVALID_REQUEST',
 }
 
+/** The storage cannot be written or read right now (read-only or full disk, I/O error): a 503 worth retrying. */
+const STORAGE_UNAVAILABLE = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|BUSY|LOCKED)/
+
 /** Maps anything thrown while handling a request to an AppError; unexpected errors become a generic 500. */
 export function toAppError(code: string | number, error: unknown, request: Request): { appError: AppError; unexpected: boolean } {
   if (error instanceof AppError) return { appError: error, unexpected: false }
   // Elysia wraps whatever a parser throws in a ParseError; ours throws AppErrors that say what is wrong.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return { appError: error.cause, unexpected: false }
   if (error instanceof ValidationError) return { appError: new AppError('INVALID_REQUEST', describeValidation(error)), unexpected: false }
+  const storageCode = (error as { code?: unknown })?.code
+  if (typeof storageCode === 'string' && STORAGE_UNAVAILABLE.test(storageCode)) {
+    return { appError: new AppError('UNAVAILABLE', `the database cannot be used right now (${storageCode}: read-only or full disk?); nothing was stored, retry later`), unexpected: true }
+  }
   if (typeof code === 'string' && code in ELYSIA_CODES) {
     const mapped = ELYSIA_CODES[code]!
     const message = mapped === 'NOT_FOUND' ? `no route for ${request.method} ${new URL(request.url).pathname}` : 'the request could not be parsed'

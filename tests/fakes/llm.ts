@@ -9,7 +9,7 @@
  */
 
 export type Reply =
-  | { text: string; delayMs?: number; chunkDelayMs?: number }
+  | { text: string; delayMs?: number; chunkDelayMs?: number; /** streaming: the connection breaks after this many pieces */ dropAfter?: number }
   | { toolCalls: { name: string; input: unknown }[]; delayMs?: number }
   | { status: number; body?: string; delayMs?: number }
   | { malformed: true; delayMs?: number }
@@ -70,8 +70,13 @@ function openAiResponse(reply: Exclude<Reply, { status: number } | { malformed: 
       send(chunk({ role: 'assistant', content: '' }))
       if (toolCalls) send(chunk({ tool_calls: toolCalls }))
       else {
+        let sent = 0
         for (const piece of words((reply as { text: string }).text)) {
           await pace((reply as { chunkDelayMs?: number }).chunkDelayMs)
+          if (sent++ === (reply as { dropAfter?: number }).dropAfter) {
+            controller.error(new Error('connection dropped by the fake'))
+            return
+          }
           send(chunk({ content: piece }))
         }
       }
