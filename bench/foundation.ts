@@ -8,23 +8,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ensureBinary, freePort, median, printTable, ROOT } from './lib'
+import { ensureWrk } from './wrk'
 
 const quick = process.argv.includes('--quick')
 const STARTS = quick ? 5 : 11
 const ROUNDS = quick ? 2 : 5
 const SECONDS = quick ? 2 : 4
-
-function ensureWrk(): string {
-  const found = Bun.which('wrk')
-  if (found) return found
-  if (process.getuid?.() === 0 && Bun.which('apt-get')) {
-    console.error('installing wrk with apt-get …')
-    Bun.spawnSync(['apt-get', 'install', '-y', '-qq', 'wrk'], { stdout: 'ignore', stderr: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-    const installed = Bun.which('wrk')
-    if (installed) return installed
-  }
-  throw new Error('wrk is needed for the throughput figures: install it (Debian/Ubuntu: apt-get install wrk)')
-}
 
 const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
 

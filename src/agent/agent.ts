@@ -1,9 +1,9 @@
-import { APICallError, generateText, RetryError, stepCountIs, streamText, type ModelMessage, type ToolSet } from 'ai'
+import type { LanguageModel, ModelMessage, ToolSet } from 'ai'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
-import { resolveModel, type ResolvedModel } from './providers'
+import { createLanguageModel, resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
 import { timeTool, toolSet, type AgentTool } from './tools'
 
@@ -58,7 +58,8 @@ const snippet = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').
  */
 export class Agent {
   readonly model: ResolvedModel | AppError
-  private readonly tools: ToolSet
+  private sdk: Promise<{ ai: typeof import('ai'); model: LanguageModel; tools: ToolSet }> | null = null
+  private readonly available: AgentTool[]
   private readonly chains = new Map<string, Promise<unknown>>()
   private readonly slots: Slots
   private readonly log: Logger
@@ -69,7 +70,7 @@ export class Agent {
     private readonly deps: { config: Config; env: Env; store: SessionStore; log: Logger; tools?: AgentTool[] },
   ) {
     this.model = resolveModel(deps.config, deps.env)
-    this.tools = toolSet(deps.config, deps.tools ?? [timeTool(deps.config.cron.timezone)])
+    this.available = deps.tools ?? [timeTool(deps.config.cron.timezone)]
     this.slots = new Slots(deps.config.agent.concurrency)
     this.log = deps.log.withTag('agent')
     if (this.model instanceof AppError) this.log.warn(`the model is not usable: ${this.model.message}`)
@@ -104,7 +105,9 @@ export class Agent {
     if (this.model instanceof AppError) throw this.model
     if (request.signal?.aborted) throw new AppError('AGENT_ERROR', 'the request was cancelled by the client before its turn began')
     const { agent } = this.deps.config
-    const { model, provider, baseURL } = this.model
+    const { provider, baseURL } = this.model
+    const { ai, model, tools } = await this.loadSdk(this.model)
+    const { generateText, streamText, stepCountIs } = ai
     const started = performance.now()
     const userMessage: ModelMessage = { role: 'user', content: request.message }
     const timeout = AbortSignal.timeout(agent.timeoutMs)
@@ -113,7 +116,7 @@ export class Agent {
       model,
       system: agent.systemPrompt,
       messages: [...this.deps.store.history(request.session, agent.historyLimit), userMessage],
-      tools: this.tools,
+      tools,
       stopWhen: stepCountIs(agent.maxSteps),
       maxRetries: agent.maxRetries,
       abortSignal,
@@ -150,17 +153,27 @@ export class Agent {
       this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
       return { reply: text, session: request.session, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {
-      const appError = this.describeFailure(error, { timedOut: timeout.aborted, cancelled: !!request.signal?.aborted, provider, baseURL })
+      const appError = this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled: !!request.signal?.aborted, provider, baseURL })
       this.log.error('turn failed', { session: request.session, provider, model: this.model.modelId, reason: appError.message, err: error })
       throw appError
     }
   }
 
-  private describeFailure(error: unknown, context: { timedOut: boolean; cancelled: boolean; provider: string; baseURL: string }): AppError {
+  /** The AI SDK, the model client and the tools, loaded once, on the first turn. */
+  private loadSdk(resolved: ResolvedModel) {
+    this.sdk ??= (async () => {
+      const ai = await import('ai')
+      return { ai, model: await createLanguageModel(resolved), tools: toolSet(this.deps.config, this.available, ai.tool) }
+    })()
+    return this.sdk
+  }
+
+  private describeFailure(ai: typeof import('ai'), error: unknown, context: { timedOut: boolean; cancelled: boolean; provider: string; baseURL: string }): AppError {
     if (error instanceof AppError) return error
     const { agent } = this.deps.config
     if (context.timedOut) return new AppError('AGENT_ERROR', `the agent turn took longer than agent.timeoutMs (${agent.timeoutMs} ms)`, { status: 504 })
     if (context.cancelled) return new AppError('AGENT_ERROR', 'the request was cancelled by the client')
+    const { RetryError, APICallError } = ai
     const cause = RetryError.isInstance(error) ? error.lastError : error
     const tries = RetryError.isInstance(error) ? ` (after ${agent.maxRetries + 1} attempts)` : ''
     if (APICallError.isInstance(cause)) {

@@ -1,5 +1,3 @@
-import { createAnthropic } from '@ai-sdk/anthropic'
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible'
 import type { LanguageModel } from 'ai'
 import type { Env } from '../config/paths'
 import { PROVIDER_PRESETS, type Config, type ProviderConfig } from '../config/schema'
@@ -24,10 +22,26 @@ export const PRESETS: Record<(typeof PROVIDER_PRESETS)[number], Preset> = {
 }
 
 export interface ResolvedModel {
-  model: LanguageModel
   provider: string
   modelId: string
   baseURL: string
+  type: 'anthropic' | 'openai-compatible'
+  apiKey: string | undefined
+  headers: Record<string, string>
+}
+
+/**
+ * The AI SDK client of a resolved model. The SDK is loaded here, on the first turn, not at start-up: a
+ * gateway that is not talking to a model does not pay for it in start time and memory.
+ */
+export async function createLanguageModel(resolved: ResolvedModel): Promise<LanguageModel> {
+  const { baseURL, apiKey, headers, provider, modelId } = resolved
+  if (resolved.type === 'anthropic') {
+    const { createAnthropic } = await import('@ai-sdk/anthropic')
+    return createAnthropic({ baseURL, apiKey: apiKey ?? 'none', headers })(modelId)
+  }
+  const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible')
+  return createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true })(modelId)
 }
 
 /**
@@ -52,10 +66,5 @@ export function resolveModel(config: Pick<Config, 'agent' | 'providers'>, env: E
   if (!apiKey && preset?.keyVar) {
     return new AppError('AGENT_ERROR', `no API key for provider "${provider}": set ${preset.keyVar} or providers.${provider}.apiKey`)
   }
-  const headers = custom?.headers ?? {}
-  const model =
-    type === 'anthropic'
-      ? createAnthropic({ baseURL, apiKey: apiKey ?? 'none', headers })(modelId)
-      : createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true })(modelId)
-  return { model, provider, modelId, baseURL }
+  return { provider, modelId, baseURL, type, apiKey, headers: custom?.headers ?? {} }
 }

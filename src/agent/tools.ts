@@ -1,4 +1,4 @@
-import { tool, type ToolSet } from 'ai'
+import type { ToolSet } from 'ai'
 import { z } from 'zod'
 import type { Config } from '../config/schema'
 
@@ -92,7 +92,7 @@ export function cronTool(cron: () => CronToolTarget): AgentTool {
 }
 
 /** The tools offered to the model: those listed in `agent.tools` that this gateway provides. */
-export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[]): ToolSet {
+export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[], tool: typeof import('ai').tool): ToolSet {
   const set: ToolSet = {}
   for (const t of available) {
     if (!config.agent.tools.includes(t.name as never)) continue

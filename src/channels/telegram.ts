@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto'
-import { Api, GrammyError, HttpError } from 'grammy'
+import type { Api } from 'grammy'
 import type { Update } from 'grammy/types'
 import type { TelegramChannel as TelegramConfig } from '../config/schema'
 import { AppError } from '../errors'
@@ -25,6 +25,9 @@ export function splitMessage(text: string, limit = TELEGRAM_MAX_TEXT): string[] 
   return parts
 }
 
+let grammy: typeof import('grammy') | null = null
+const isGrammyError = (error: unknown): error is import('grammy').GrammyError => !!grammy && error instanceof grammy.GrammyError
+
 export interface TelegramDeps {
   /** Stores the messages of a batch of updates and the next offset in one transaction; returns nothing. */
   acceptUpdates: (messages: Incoming[], nextOffset: number) => void
@@ -42,7 +45,7 @@ export interface TelegramDeps {
  */
 export class TelegramChannel implements Channel {
   readonly type = 'telegram' as const
-  private readonly api: Api
+  private api: Api | null = null
   private current: ChannelState = { state: 'stopped' }
   private abort = new AbortController()
   private loop: Promise<void> | null = null
@@ -51,9 +54,7 @@ export class TelegramChannel implements Channel {
     readonly name: string,
     private readonly config: TelegramConfig,
     private readonly deps: TelegramDeps,
-  ) {
-    this.api = new Api(config.token!, { apiRoot: config.apiRoot.replace(/\/+$/, '') })
-  }
+  ) {}
 
   state() {
     return this.current
@@ -63,6 +64,9 @@ export class TelegramChannel implements Channel {
     this.current = { state: 'starting' }
     this.abort = new AbortController()
     try {
+      // grammY is loaded with the first Telegram channel that starts.
+      grammy ??= await import('grammy')
+      this.api ??= new grammy.Api(this.config.token!, { apiRoot: this.config.apiRoot.replace(/\/+$/, '') })
       if (this.config.mode === 'webhook') {
         const url = `${this.config.publicUrl!.replace(/\/+$/, '')}/api/webhook/${encodeURIComponent(this.name)}`
         await this.api.setWebhook(url, { secret_token: this.config.webhookSecret!, allowed_updates: ['message'] }, this.abort.signal as never)
@@ -93,7 +97,7 @@ export class TelegramChannel implements Channel {
     const signal = this.abort.signal
     while (!signal.aborted) {
       try {
-        const updates = await this.api.getUpdates({ offset, timeout: this.deps.pollTimeoutSeconds ?? 30, allowed_updates: ["message"] }, signal as never)
+        const updates = await this.api!.getUpdates({ offset, timeout: this.deps.pollTimeoutSeconds ?? 30, allowed_updates: ["message"] }, signal as never)
         backoff = 1000
         if (updates.length) {
           offset = updates[updates.length - 1]!.update_id + 1
@@ -102,8 +106,8 @@ export class TelegramChannel implements Channel {
         if (this.current.state === 'failed') this.current = { state: 'running' }
       } catch (error) {
         if (signal.aborted) break
-        const wait = error instanceof GrammyError && error.parameters.retry_after ? error.parameters.retry_after * 1000 : backoff
-        if (error instanceof GrammyError && error.error_code === 401) {
+        const wait = isGrammyError(error) && error.parameters.retry_after ? error.parameters.retry_after * 1000 : backoff
+        if (isGrammyError(error) && error.error_code === 401) {
           this.current = { state: 'failed', error: 'Telegram rejected the bot token (401); check channels.telegram.token' }
           this.deps.log.error('telegram polling stopped: the bot token was rejected', { channel: this.name })
           return
@@ -150,9 +154,10 @@ export class TelegramChannel implements Channel {
       const sent = await withRetries(
         async () => {
           try {
+            if (!this.api) throw new PermanentError('the channel has not started')
             return await this.api.sendMessage(chatId, part)
           } catch (error) {
-            if (error instanceof GrammyError && error.error_code !== 429 && error.error_code < 500) throw new PermanentError(`Telegram refused the message (${error.error_code}: ${error.description})`)
+            if (isGrammyError(error) && error.error_code !== 429 && error.error_code < 500) throw new PermanentError(`Telegram refused the message (${error.error_code}: ${error.description})`)
             throw error
           }
         },
@@ -160,7 +165,7 @@ export class TelegramChannel implements Channel {
           attempts: 6,
           baseDelayMs: 500,
           maxDelayMs: 10_000,
-          delayFor: (error) => (error instanceof GrammyError && error.parameters.retry_after ? error.parameters.retry_after * 1000 : null),
+          delayFor: (error) => (isGrammyError(error) && error.parameters.retry_after ? error.parameters.retry_after * 1000 : null),
         },
       ).catch((error) => {
         throw new Error(error instanceof PermanentError ? error.message : `could not deliver to Telegram: ${describe(error)}`)
@@ -183,7 +188,7 @@ export class TelegramChannel implements Channel {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof GrammyError) return `Telegram error ${error.error_code}: ${error.description}`
-  if (error instanceof HttpError) return `network error talking to Telegram: ${(error.error as Error)?.message ?? error.message}`
+  if (isGrammyError(error)) return `Telegram error ${error.error_code}: ${error.description}`
+  if (grammy && error instanceof grammy.HttpError) return `network error talking to Telegram: ${(error.error as Error)?.message ?? error.message}`
   return error instanceof Error ? error.message : String(error)
 }

@@ -75,7 +75,11 @@ const invalid = (message: string) => new AppError('INVALID_REQUEST', message)
  * the same turn and delivery code as inbound messages.
  */
 export class CronService {
-  private readonly timers = new Map<string, Cron>()
+  /** when each scheduled job is due next (epoch ms); one timer serves them all */
+  private readonly due = new Map<string, number>()
+  private timer: ReturnType<typeof setTimeout> | null = null
+  /** parsed schedules, shared by jobs with the same expression and time zone */
+  private readonly patterns = new Map<string, Cron>()
   private readonly chains = new Map<string, Promise<void>>()
   private readonly running = new Set<string>()
   private active = 0
@@ -100,14 +104,18 @@ export class CronService {
         void this.runNow(job, 'catch-up', this.newRunId())
       } else this.schedule(job)
     }
-    this.log.info('cron started', { jobs: this.timers.size })
+    this.arm()
+    this.log.info('cron started', { jobs: this.due.size })
   }
 
   /** Stops every timer; runs in progress finish (the graceful stop waits with `idle`). */
   stop() {
     this.stopping = true
-    for (const timer of this.timers.values()) timer.stop()
-    this.timers.clear()
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    this.due.clear()
+    for (const pattern of this.patterns.values()) pattern.stop()
+    this.patterns.clear()
   }
 
   async idle(timeoutMs: number): Promise<boolean> {
@@ -125,12 +133,9 @@ export class CronService {
 
   /** The earliest next run over all scheduled jobs. */
   nextRun(): string | null {
-    let next: Date | null = null
-    for (const timer of this.timers.values()) {
-      const at = timer.nextRun()
-      if (at && (!next || at < next)) next = at
-    }
-    return next?.toISOString() ?? null
+    let next = Infinity
+    for (const at of this.due.values()) if (at < next) next = at
+    return Number.isFinite(next) ? new Date(next).toISOString() : null
   }
 
   list(): JobView[] {
@@ -216,8 +221,8 @@ export class CronService {
 
   private view(job: Job): JobView {
     const last = this.deps.db.query('SELECT started_at, status FROM cron_runs WHERE job_id = $id ORDER BY seq DESC LIMIT 1').get({ id: job.id }) as { started_at: string; status: JobView['last_status'] } | null
-    const timer = this.timers.get(job.id)
-    const next = job.enabled ? (timer ? timer.nextRun() : nextRunOf(job.schedule, job.timezone)) : null
+    const due = this.due.get(job.id)
+    const next = job.enabled ? (due !== undefined ? new Date(due) : this.nextAfter(job, new Date())) : null
     return { ...job, next_run: next?.toISOString() ?? null, last_run: last?.started_at ?? null, last_status: last?.status ?? null }
   }
 
@@ -227,25 +232,64 @@ export class CronService {
     else this.unschedule(id)
   }
 
-  private schedule(job: Job) {
+  /** The next time the job's schedule fires after `after`, from croner (which parsed and validated it). */
+  private nextAfter(job: Pick<Job, 'schedule' | 'timezone'>, after: Date): Date | null {
+    const key = `${job.schedule}\u0000${job.timezone}`
+    let pattern = this.patterns.get(key)
+    if (!pattern) {
+      if (this.patterns.size > 5000) this.patterns.clear()
+      pattern = new Cron(job.schedule, { timezone: job.timezone, paused: true })
+      this.patterns.set(key, pattern)
+    }
+    return pattern.nextRun(after) ?? null
+  }
+
+  private schedule(job: Job, from = new Date()) {
     if (this.stopping) return
-    this.unschedule(job.id)
-    // protect: a tick that comes while the previous run of this job still runs is skipped.
-    const timer = new Cron(job.schedule, { timezone: job.timezone, protect: true }, async () => {
-      const current = this.deps.db.query('SELECT * FROM cron_jobs WHERE id = $id AND enabled = 1').get({ id: job.id }) as JobRow | null
-      if (!current) return
-      if (this.running.has(job.id)) {
-        this.log.info('tick skipped: the previous run of this job is still running', { job: job.id })
-        return
-      }
-      await this.runNow(fromRow(current), 'schedule', this.newRunId())
-    })
-    this.timers.set(job.id, timer)
+    const next = this.nextAfter(job, from)
+    if (next) this.due.set(job.id, next.getTime())
+    else this.due.delete(job.id)
+    this.arm()
   }
 
   private unschedule(id: string) {
-    this.timers.get(id)?.stop()
-    this.timers.delete(id)
+    this.due.delete(id)
+    this.arm()
+  }
+
+  /** One timer for the earliest due job (at most a minute ahead, so a changed clock is noticed). */
+  private arm() {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (this.stopping || this.due.size === 0) return
+    let earliest = Infinity
+    for (const at of this.due.values()) if (at < earliest) earliest = at
+    this.timer = setTimeout(() => this.tick(), Math.min(60_000, Math.max(0, earliest - Date.now())))
+  }
+
+  /** Runs every job that is due, works out when each is due next, and sets the timer again. */
+  private tick() {
+    this.timer = null
+    const now = Date.now()
+    for (const [id, at] of [...this.due]) {
+      if (at > now) continue
+      const row = this.deps.db.query('SELECT * FROM cron_jobs WHERE id = $id AND enabled = 1').get({ id }) as JobRow | null
+      if (!row) {
+        this.due.delete(id)
+        continue
+      }
+      const job = fromRow(row)
+      // The next run counts from the time this one was due, so a slow tick does not skip or repeat one.
+      const next = isOneShot(job.schedule) ? null : this.nextAfter(job, new Date(Math.max(at, now - 1000)))
+      if (next) this.due.set(id, next.getTime())
+      else this.due.delete(id)
+      if (this.running.has(id)) {
+        this.log.info('tick skipped: the previous run of this job is still running', { job: id })
+        continue
+      }
+      void this.runNow(job, 'schedule', this.newRunId())
+    }
+    this.arm()
   }
 
   private runNow(job: Job, trigger: Run['trigger'], runId: string): Promise<void> {
