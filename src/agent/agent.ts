@@ -2,6 +2,7 @@ import type { LanguageModel, ModelMessage, ToolSet } from 'ai'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
+import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import { createLanguageModel, resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
@@ -92,13 +93,8 @@ export class Agent {
   }
 
   /** Resolves true once no turn is running or waiting, or false when `timeoutMs` ran out first. */
-  async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.pending > 0) {
-      if (Date.now() >= deadline) return false
-      await Bun.sleep(10)
-    }
-    return true
+  idle(timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.pending === 0, timeoutMs)
   }
 
   private async runTurn(request: TurnRequest): Promise<TurnResult> {

@@ -1,6 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
+import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import type { Channel, Incoming } from './channel'
 
@@ -150,13 +151,8 @@ export class InboundQueue {
     this.stopping = true
   }
 
-  async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.active > 0) {
-      if (Date.now() >= deadline) return false
-      await Bun.sleep(10)
-    }
-    return true
+  idle(timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.active === 0, timeoutMs)
   }
 
   private row(id: string): Row | null {

@@ -56,6 +56,13 @@ function managerOrExit() {
   }
 }
 
+/** The manager of this platform, the paths of the config in use, and the name of its service entry. */
+function serviceTarget(configFlag: string | undefined) {
+  const { ctx, manager } = managerOrExit()
+  const paths = resolvePaths({ env: process.env, configFlag })
+  return { ctx, manager, paths, name: serviceName(manager.kind, paths) }
+}
+
 async function available(manager: ServiceManager) {
   const problem = await manager.unavailable()
   if (problem) throw new CliError(`Cannot install the gateway as a service: ${problem}`)
@@ -88,9 +95,8 @@ export const install = defineCommand({
       start: z.boolean(),
       config: PathFlag.optional(),
     })
-    const { ctx, manager } = managerOrExit()
+    const { ctx, manager, paths, name } = serviceTarget(flags.config)
     await available(manager)
-    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
     const loaded = loadConfig(paths.configPath, process.env)
     const runtime = flags.runtime ?? (isCompiled() ? 'binary' : 'node')
     if (runtime === 'binary' && !isCompiled()) {
@@ -114,7 +120,6 @@ export const install = defineCommand({
     const variables = [...readFileSync(paths.configPath, 'utf8').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1]!)
 
     const program = runtime === 'binary' ? installBinary(paths) : process.execPath
-    const name = serviceName(manager.kind, paths)
     const env: Record<string, string> = { XOPCBOT_SERVICE_MARKER: manager.kind, XOPCBOT_ALLOW_SIGUSR1_RESTART: '1', HOME: ctx.homeDir }
     if (MINIMAL_PATH[ctx.platform]) env.PATH = MINIMAL_PATH[ctx.platform]!
     if (process.env.XOPCBOT_HOME) env.XOPCBOT_HOME = paths.home
@@ -154,9 +159,7 @@ export const serviceStatus = defineCommand({
   args: statusArgs,
   async run({ args, rawArgs }) {
     const flags = parseFlags(statusArgs, args, rawArgs, { config: PathFlag.optional(), json: z.boolean().optional() })
-    const { manager } = managerOrExit()
-    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
-    const name = serviceName(manager.kind, paths)
+    const { manager, paths, name } = serviceTarget(flags.config)
     const status = await friendly(() => manager.status(name))
     let url: string | null = null
     try {
@@ -197,9 +200,7 @@ export const serviceStart = defineCommand({
   args: configArg,
   async run({ args, rawArgs }) {
     const flags = parseFlags(configArg, args, rawArgs, { config: PathFlag.optional() })
-    const { manager } = managerOrExit()
-    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
-    const name = serviceName(manager.kind, paths)
+    const { manager, paths, name } = serviceTarget(flags.config)
     if (!(await manager.status(name)).installed) throw new CliError(`The service ${name} is not installed; install it with: xopcbot gateway install`)
     await friendly(() => manager.start(name))
     const { config } = loadConfig(paths.configPath, process.env)
@@ -215,9 +216,7 @@ export const uninstall = defineCommand({
   args: configArg,
   async run({ args, rawArgs }) {
     const flags = parseFlags(configArg, args, rawArgs, { config: PathFlag.optional() })
-    const { manager } = managerOrExit()
-    const paths = resolvePaths({ env: process.env, configFlag: flags.config })
-    const name = serviceName(manager.kind, paths)
+    const { manager, paths, name } = serviceTarget(flags.config)
     if (!(await manager.status(name)).installed) {
       console.log(`ℹ️ The service ${name} is not installed`)
       return ExitCode.OK

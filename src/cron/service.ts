@@ -6,6 +6,7 @@ import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import type { Channel } from '../channels/channel'
 import { AppError } from '../errors'
+import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import { isOneShot, nextRunOf, scheduleProblem } from './schedule'
 
@@ -118,13 +119,8 @@ export class CronService {
     this.patterns.clear()
   }
 
-  async idle(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.active > 0) {
-      if (Date.now() >= deadline) return false
-      await Bun.sleep(10)
-    }
-    return true
+  idle(timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.active === 0, timeoutMs)
   }
 
   count(): { jobs: number; enabled: number } {

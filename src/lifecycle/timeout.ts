@@ -13,3 +13,13 @@ export async function withTimeout<T, F>(promise: Promise<T>, ms: number, fallbac
     clearTimeout(timer)
   }
 }
+
+/** Polls `done` every 10 ms; resolves true once it holds, or false when `timeoutMs` ran out first. */
+export async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (!done()) {
+    if (Date.now() >= deadline) return false
+    await Bun.sleep(10)
+  }
+  return true
+}

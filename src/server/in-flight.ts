@@ -1,3 +1,4 @@
+import { waitUntil } from '../lifecycle/timeout'
 /**
  * Requests the gateway has accepted and not yet answered. The graceful stop waits for this to reach zero;
  * requests refused while draining (503) are never counted, so a steady stream of new requests cannot hold
@@ -17,12 +18,7 @@ export class InFlight {
   }
 
   /** Resolves true once nothing is in flight, or false when `timeoutMs` ran out first. */
-  async drained(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs
-    while (this.count > 0) {
-      if (Date.now() >= deadline) return false
-      await Bun.sleep(10)
-    }
-    return true
+  drained(timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.count === 0, timeoutMs)
   }
 }
