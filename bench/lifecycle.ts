@@ -38,6 +38,21 @@ function timed(command: string[], env: Record<string, string>): number {
   const cold = median(Array.from({ length: RUNS }, () => timed([binary, '--version'], env)))
   rows.push([`gateway logs --lines 100, ${(Bun.file(path).size / 2 ** 20).toFixed(0)} MiB log`, `${ours.toFixed(0)} ms`, `median of ${RUNS}; the binary's own start-up (--version) is ${cold.toFixed(0)} ms`])
   rows.push(['tail -n 100 on the same file', `${tail.toFixed(1)} ms`, 'reference'])
+  // The same log through the API of a running gateway.
+  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify({ gateway: { auth: { token: 'bench-token-0123456789' } } }))
+  const port = await freePort()
+  const gateway = await startGateway(home, port, {})
+  const api: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now()
+    const response = await fetch(`http://127.0.0.1:${port}/api/logs?lines=100`, { headers: { authorization: 'Bearer bench-token-0123456789' } })
+    const body = (await response.json()) as { logs: unknown[] }
+    if (body.logs.length !== 100) throw new Error('/api/logs did not return 100 lines')
+    api.push(performance.now() - started)
+  }
+  gateway.kill('SIGTERM')
+  await gateway.exited
+  rows.push([`GET /api/logs?lines=100, same log`, `${median(api).toFixed(1)} ms`, `median of ${RUNS}, over HTTP`])
   rmSync(home, { recursive: true, force: true })
 }
 
