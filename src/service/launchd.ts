@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
+import { readEntry, refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
 
 export function xmlEscape(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;')
@@ -118,10 +118,7 @@ export class LaunchdManager implements ServiceManager {
 
   async status(name: string): Promise<ServiceStatus> {
     const file = this.entryPath(name)
-    let text: string | null = null
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {}
+    const text = readEntry(file)
     const parsed = text ? parsePlist(text) : { program: null, args: [], workingDirectory: null }
     const printed = await this.ctx.run(['launchctl', 'print', `${this.domain()}/${name}`])
     const stateText = /^\s*state = (.+)$/m.exec(printed.stdout)?.[1]?.trim()

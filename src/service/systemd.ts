@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
-import { refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
+import { readEntry, refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
 
 /**
  * A quoted systemd word, with `\` and `"` escaped and `%` (specifiers) doubled; on command lines (ExecStart)
@@ -137,10 +137,7 @@ export class SystemdManager implements ServiceManager {
 
   async status(name: string): Promise<ServiceStatus> {
     const file = this.entryPath(name)
-    let text: string | null = null
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {}
+    const text = readEntry(file)
     // `systemctl show` exits 0 for units that do not exist: LoadState says whether it does.
     const out = await this.ctx.run(['systemctl', '--user', 'show', `${name}.service`, '--property=LoadState,ActiveState,SubState,MainPID'])
     const props = Object.fromEntries(out.stdout.split('\n').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))

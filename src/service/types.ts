@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 /** One way to run a command: argument arrays only, never a shell. */
 export type CommandRunner = (command: string[], options?: { input?: string }) => Promise<{ code: number; stdout: string; stderr: string }>
 
@@ -70,5 +71,14 @@ export class ServiceError extends Error {}
 export function refuseNewlines(spec: ServiceSpec) {
   for (const value of [spec.name, spec.description, spec.program, spec.workingDirectory, ...spec.args, ...Object.entries(spec.env).flat()]) {
     if (/[\r\n\0]/.test(value)) throw new ServiceError(`a value of the service entry contains a line break or NUL, which cannot be written safely: ${JSON.stringify(value)}`)
+  }
+}
+
+/** The text of an installed entry, or null when there is none. */
+export function readEntry(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return null
   }
 }
