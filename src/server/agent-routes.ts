@@ -4,6 +4,7 @@ import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import { sseResponse } from './sse'
 
 export const AgentRequest = z.strictObject({
   message: z.string().min(1, 'must be a non-empty string').max(100_000, 'must be at most 100000 characters'),
@@ -11,25 +12,11 @@ export const AgentRequest = z.strictObject({
   stream: z.boolean().default(false),
 })
 
-const encoder = new TextEncoder()
-
 /** A turn as Server-Sent Events: `delta` {text} as the reply grows, then `done` {reply, session} or `error`. */
 function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: Request, log: Logger, requestId: string | undefined): Response {
-  let keepAlive: ReturnType<typeof setInterval> | undefined
-  const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let open = true
-      const write = (text: string) => {
-        if (!open) return
-        try {
-          controller.enqueue(encoder.encode(text))
-        } catch {
-          open = false
-        }
-      }
+  return sseResponse(
+    async (write) => {
       const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
-      // Comments keep proxies and idle timers from closing a stream while the model thinks.
-      keepAlive = setInterval(() => write(': keep-alive\n\n'), 15_000)
       try {
         const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
         send('done', { reply: result.reply, session: result.session })
@@ -37,21 +24,10 @@ function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: R
         const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
         if (!(error instanceof AppError)) log.error('unexpected error in a streamed turn', { requestId, err: error })
         send('error', appError.toJSON())
-      } finally {
-        clearInterval(keepAlive)
-        open = false
-        try {
-          controller.close()
-        } catch {}
       }
     },
-    cancel() {
-      clearInterval(keepAlive)
-    },
-  })
-  return new Response(stream, {
-    headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...(requestId ? { 'x-request-id': requestId } : {}) },
-  })
+    requestId ? { 'x-request-id': requestId } : {},
+  )
 }
 
 /** POST /api/agent (SPEC §6). */

@@ -4,6 +4,7 @@ import { z } from 'zod'
 import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import { AppError } from '../errors'
+import { sseResponse } from './sse'
 
 const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() })
 const ChatMessage = z.looseObject({
@@ -21,7 +22,6 @@ export const ChatCompletionRequest = z.looseObject({
 
 export const MODEL_ID = 'xopcbot'
 const SESSION_HEADER = 'x-xopcbot-session'
-const encoder = new TextEncoder()
 
 function textOf(content: z.infer<typeof ChatMessage>['content']): string {
   if (typeof content === 'string') return content
@@ -76,33 +76,18 @@ export function openAiRoutes(agent: Agent) {
           }
         }
         const chunk = (delta: unknown, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })
-        const stream = new ReadableStream<Uint8Array>({
-          async start(controller) {
-            let open = true
-            const send = (data: unknown) => {
-              if (!open) return
-              try {
-                controller.enqueue(encoder.encode(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`))
-              } catch {
-                open = false
-              }
-            }
-            send(chunk({ role: 'assistant', content: '' }, null))
-            try {
-              await agent.turn({ session, message, signal: request.signal, onDelta: (text) => send(chunk({ content: text }, null)) })
-              send(chunk({}, 'stop'))
-            } catch (error) {
-              const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred')
-              send({ error: { message: appError.message, type: appError.code, code: appError.code } })
-            }
-            send('[DONE]')
-            open = false
-            try {
-              controller.close()
-            } catch {}
-          },
+        return sseResponse(async (write) => {
+          const send = (data: unknown) => write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
+          send(chunk({ role: 'assistant', content: '' }, null))
+          try {
+            await agent.turn({ session, message, signal: request.signal, onDelta: (text) => send(chunk({ content: text }, null)) })
+            send(chunk({}, 'stop'))
+          } catch (error) {
+            const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred')
+            send({ error: { message: appError.message, type: appError.code, code: appError.code } })
+          }
+          send('[DONE]')
         })
-        return new Response(stream, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' } })
       },
       { body: ChatCompletionRequest },
     )
