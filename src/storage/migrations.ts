@@ -9,6 +9,8 @@ import type { Database } from 'bun:sqlite'
  * - `sessions`, `session_messages`   conversation history per session key                     — 2
  * - `inbound_messages` the durable inbound queue (queued → processing → delivered | failed)    — 3
  * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — 4
+ * - `pairing_requests`, `pairing_approvals`  chat senders waiting for / granted access (pairing)  — 5
+ * - `webhook_events`   signed webhook events seen recently (replay protection)                 — 5
  */
 export const migrations: ReadonlyArray<(db: Database) => void> = [
   (db) => {
@@ -89,6 +91,34 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
       error       TEXT
     ) STRICT`)
     db.run('CREATE INDEX cron_runs_by_job ON cron_runs (job_id, seq DESC)')
+  },
+  (db) => {
+    // One pending request per sender and channel; its code is what the owner approves.
+    db.run(`CREATE TABLE pairing_requests (
+      channel    TEXT NOT NULL,
+      sender_id  TEXT NOT NULL,
+      code       TEXT NOT NULL UNIQUE,
+      username   TEXT,
+      chat_id    TEXT NOT NULL,
+      created_at TEXT NOT NULL,
+      expires_at TEXT NOT NULL,
+      PRIMARY KEY (channel, sender_id)
+    ) STRICT`)
+    db.run(`CREATE TABLE pairing_approvals (
+      channel     TEXT NOT NULL,
+      sender_id   TEXT NOT NULL,
+      username    TEXT,
+      approved_at TEXT NOT NULL,
+      PRIMARY KEY (channel, sender_id)
+    ) STRICT`)
+    // Event ids (or signatures) of accepted webhook events; `received_at` is epoch ms, pruned after the window.
+    db.run(`CREATE TABLE webhook_events (
+      channel     TEXT NOT NULL,
+      event_id    TEXT NOT NULL,
+      received_at INTEGER NOT NULL,
+      PRIMARY KEY (channel, event_id)
+    ) STRICT`)
+    db.run('CREATE INDEX webhook_events_by_time ON webhook_events (received_at)')
   },
 ]
 
