@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Config } from '../src/config/schema'
@@ -11,6 +11,33 @@ const tempLog = () => join(mkdtempSync(join(tmpdir(), 'xopcbot-log-')), 'logs', 
 const readLines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 
 describe('RotatingFile', () => {
+  test('a directory that cannot be created: a bounded buffer of the newest lines, written once it can be', () => {
+    const root = mkdtempSync(join(tmpdir(), 'xopcbot-log-'))
+    const path = join(root, 'logs', 'gateway.log')
+    const file = new RotatingFile(path, { maxBytes: 10 * 1024 * 1024, maxFiles: 2, flushDelayMs: 60_000 })
+    rmSync(join(root, 'logs'), { recursive: true })
+    // A file where the directory should be: it cannot be recreated, not even by root.
+    writeFileSync(join(root, 'logs'), 'in the way')
+    const stderr = process.stderr.write
+    process.stderr.write = () => true
+    try {
+      file.write('first')
+      file.flush()
+      for (let i = 0; i < 25_000; i++) file.write(JSON.stringify({ i }))
+      file.flush()
+    } finally {
+      process.stderr.write = stderr
+    }
+    expect((file as unknown as { fd: number }).fd).toBe(-1)
+    expect((file as unknown as { pending: string[] }).pending.length).toBe(10_000)
+    rmSync(join(root, 'logs'))
+    file.close()
+    const lines = readFileSync(path, 'utf8').trim().split('\n')
+    expect(lines.length).toBe(10_000)
+    expect(JSON.parse(lines[0]!).i).toBe(15_000)
+    expect(JSON.parse(lines.at(-1)!).i).toBe(24_999)
+  })
+
   test('rotates by size and keeps maxFiles old files, newest in .1', () => {
     const path = tempLog()
     const file = new RotatingFile(path, { maxBytes: 1000, maxFiles: 2 })

@@ -9,36 +9,43 @@ export interface RotatingFileOptions {
   flushDelayMs?: number
 }
 
+/** At most this much waits in memory while the file cannot be written; the oldest lines go first. */
+const MAX_PENDING_LINES = 10_000
+const MAX_PENDING_BYTES = 4 * 1024 * 1024
+const RETRY_MS = 1000
+
 /**
  * An append-only log file rotated by size (`gateway.log` → `gateway.log.1` → … → `gateway.log.<maxFiles>`).
  * Lines are buffered briefly and written with one write call, so a busy server does not pay a syscall per
  * line; `flush()` writes synchronously and is called on shutdown.
+ *
+ * The file may fail at any time (removed directory, full or read-only disk) without touching anything else:
+ * the writer then holds no descriptor at all (-1, never a number the kernel may have handed to a socket),
+ * keeps a bounded buffer of the newest lines, and reopens the file — creating its directory again — when it can.
  */
 export class RotatingFile {
-  private fd: number
-  private size: number
+  private fd = -1
+  private size = 0
   private pending: string[] = []
   private pendingBytes = 0
   private timer: ReturnType<typeof setTimeout> | null = null
   private failing = false
+  private closed = false
+  private checkedAt = 0
 
   constructor(
     readonly path: string,
     private readonly options: RotatingFileOptions,
   ) {
-    ensurePrivateDir(dirname(path))
-    this.fd = openSync(path, 'a', 0o600)
-    this.size = fstatSync(this.fd).size
+    this.open()
   }
 
   write(line: string) {
+    if (this.closed) return
     this.pending.push(line)
     this.pendingBytes += Buffer.byteLength(line) + 1
-    if (this.pendingBytes >= 64 * 1024) this.flush()
-    else if (!this.timer) {
-      this.timer = setTimeout(() => this.flush(), this.options.flushDelayMs ?? 50)
-      this.timer.unref?.()
-    }
+    if (this.pendingBytes >= 64 * 1024 && !this.failing) this.flush()
+    else this.schedule(this.failing ? RETRY_MS : (this.options.flushDelayMs ?? 50))
   }
 
   flush() {
@@ -46,12 +53,13 @@ export class RotatingFile {
       clearTimeout(this.timer)
       this.timer = null
     }
-    if (this.fd < 0 || this.pending.length === 0) return
+    if (this.pending.length === 0) return
     const lines = this.pending
     this.pending = []
     this.pendingBytes = 0
     let written = 0
     try {
+      this.reopenIfGone()
       let chunk = ''
       let chunkBytes = 0
       let inChunk = 0
@@ -76,21 +84,73 @@ export class RotatingFile {
       // A full or read-only disk must not take the gateway down: keep the newest lines and try again later.
       if (!this.failing) process.stderr.write(`cannot write the log file ${this.path} (${(error as Error).message}); retrying\n`)
       this.failing = true
-      this.pending = lines.slice(written).slice(-10_000)
-      this.pendingBytes = this.pending.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)
-      if (!this.timer) {
-        this.timer = setTimeout(() => this.flush(), 1000)
-        this.timer.unref?.()
-      }
+      this.keep(lines.slice(written))
+      this.schedule(RETRY_MS)
     }
   }
 
   close() {
     this.flush()
+    this.closed = true
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
-    if (this.fd >= 0) closeSync(this.fd)
+    this.release()
+  }
+
+  private schedule(delayMs: number) {
+    if (this.timer || this.closed) return
+    this.timer = setTimeout(() => this.flush(), delayMs)
+    this.timer.unref?.()
+  }
+
+  /** Puts unwritten lines back in front of what arrived meanwhile, within the bounds. */
+  private keep(unwritten: string[]) {
+    let lines = unwritten.length ? unwritten.concat(this.pending) : this.pending
+    if (lines.length > MAX_PENDING_LINES) lines = lines.slice(-MAX_PENDING_LINES)
+    let bytes = 0
+    let from = lines.length
+    while (from > 0 && bytes + Buffer.byteLength(lines[from - 1]!) + 1 <= MAX_PENDING_BYTES) bytes += Buffer.byteLength(lines[--from]!) + 1
+    this.pending = from > 0 ? lines.slice(from) : lines
+    this.pendingBytes = bytes
+  }
+
+  /** Opens (or reopens) the file, creating its directory; throws when it cannot. */
+  private open() {
+    ensurePrivateDir(dirname(this.path))
+    const fd = openSync(this.path, 'a', 0o600)
+    try {
+      this.size = fstatSync(fd).size
+    } catch (error) {
+      closeSync(fd)
+      throw error
+    }
+    this.fd = fd
+  }
+
+  /** Gives the descriptor back. Its number is forgotten first, so it can never be used or closed twice. */
+  private release() {
+    const fd = this.fd
     this.fd = -1
+    if (fd >= 0) {
+      try {
+        closeSync(fd)
+      } catch {}
+    }
+  }
+
+  /**
+   * Without a descriptor, opens the file again. With one, checks (at most once a second) that the file still
+   * has a name — a removed log directory or file would otherwise swallow every line — and reopens it if not.
+   */
+  private reopenIfGone() {
+    if (this.fd < 0) return this.open()
+    const now = Date.now()
+    if (now - this.checkedAt < RETRY_MS) return
+    this.checkedAt = now
+    if (fstatSync(this.fd).nlink === 0) {
+      this.release()
+      this.open()
+    }
   }
 
   private writeOut(chunk: string) {
@@ -102,17 +162,19 @@ export class RotatingFile {
   }
 
   private rotate() {
-    try {
-      closeSync(this.fd)
-    } catch {}
+    this.release()
     rmSync(`${this.path}.${this.options.maxFiles}`, { force: true })
     for (let index = this.options.maxFiles - 1; index >= 1; index--) {
       try {
         renameSync(`${this.path}.${index}`, `${this.path}.${index + 1}`)
       } catch {}
     }
-    renameSync(this.path, `${this.path}.1`)
-    this.fd = openSync(this.path, 'a', 0o600)
-    this.size = 0
+    try {
+      renameSync(this.path, `${this.path}.1`)
+    } catch (error) {
+      // A file that is gone needs no rotation; anything else (read-only directory) is a failure.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+    this.open()
   }
 }
