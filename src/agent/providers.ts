@@ -2,6 +2,7 @@ import type { LanguageModel } from 'ai'
 import type { Env } from '../config/paths'
 import { PROVIDER_PRESETS, type Config, type ProviderConfig } from '../config/schema'
 import { AppError } from '../errors'
+import { outboundFetch } from '../net/outbound'
 
 interface Preset {
   type: 'openai-compatible' | 'anthropic'
@@ -36,12 +37,14 @@ export interface ResolvedModel {
  */
 export async function createLanguageModel(resolved: ResolvedModel): Promise<LanguageModel> {
   const { baseURL, apiKey, headers, provider, modelId } = resolved
+  // A redirect would re-send the API key to a host nobody configured (SPEC §7): it is a failed call.
+  const fetch = ((input: string | URL | Request, init?: RequestInit) => outboundFetch(input, init)) as typeof globalThis.fetch
   if (resolved.type === 'anthropic') {
     const { createAnthropic } = await import('@ai-sdk/anthropic')
-    return createAnthropic({ baseURL, apiKey: apiKey ?? 'none', headers })(modelId)
+    return createAnthropic({ baseURL, apiKey: apiKey ?? 'none', headers, fetch })(modelId)
   }
   const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible')
-  return createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true })(modelId)
+  return createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true, fetch })(modelId)
 }
 
 /**

@@ -60,8 +60,7 @@ export function messageRoutes(deps: { channels: ChannelManager; queue: InboundQu
       { body: SendRequest },
     )
     .post('/webhook/:channel', async function receiveWebhook({ params, request, body, set }) {
-      const channel = channels.get(params.channel)
-      if (!channel.receive) throw new AppError('CHANNEL_NOT_FOUND', `channel "${params.channel}" takes no webhook requests`)
+      const channel = channels.webhookReceiver(params.channel)
       const result = await channel.receive(request, rawBodyOf(request), body)
       set.status = result.status
       return result.body
