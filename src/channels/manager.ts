@@ -2,7 +2,9 @@ import type { Config } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { StateStore } from '../storage/db'
+import type { WebhookEventLog } from '../storage/webhook-events'
 import type { Channel, ChannelState, Incoming } from './channel'
+import type { PairingStore } from './pairing'
 import { TelegramChannel } from './telegram'
 import { WebhookChannel } from './webhook'
 
@@ -26,6 +28,10 @@ export class ChannelManager {
       accept: (message: Incoming, source: string) => string
       acceptAll: (messages: Incoming[], source: string, alongside?: () => void) => string[]
       state: StateStore
+      /** approved chat senders and pending pairing codes */
+      pairing: PairingStore
+      /** event ids and signatures of webhook events accepted recently (replay protection) */
+      webhookEvents: WebhookEventLog
       log: Logger
       telegramPollTimeoutSeconds?: number
     },
@@ -39,6 +45,7 @@ export class ChannelManager {
           name,
           new TelegramChannel(name, channel, {
             log: deps.log.withTag(name),
+            pairing: deps.pairing,
             storedOffset: () => {
               const stored = deps.state.get(offsetKey)
               return stored === null ? null : Number(stored)
@@ -48,7 +55,14 @@ export class ChannelManager {
           }),
         )
       } else {
-        this.channels.set(name, new WebhookChannel(name, channel, (message) => deps.accept(message, 'webhook'), deps.log.withTag(name)))
+        this.channels.set(
+          name,
+          new WebhookChannel(name, channel, {
+            accept: (message, alongside) => deps.acceptAll([message], 'webhook', alongside)[0]!,
+            events: deps.webhookEvents,
+            log: deps.log.withTag(name),
+          }),
+        )
       }
     }
   }
@@ -62,10 +76,22 @@ export class ChannelManager {
   get(name: string): Channel {
     const channel = this.channels.get(name)
     if (channel) return channel
-    const configured = this.config[name]
+    const configured = Object.hasOwn(this.config, name) ? this.config[name] : undefined
     if (configured) throw new AppError('CHANNEL_NOT_FOUND', `channel "${name}" is disabled (channels.${name}.enabled)`)
     const names = [...this.channels.keys()]
     throw new AppError('CHANNEL_NOT_FOUND', `no channel "${name}"${names.length ? `; enabled channels: ${names.join(', ')}` : '; no channel is enabled'}`)
+  }
+
+  /**
+   * The channel behind POST /api/webhook/<name>: an enabled webhook channel, or Telegram in webhook mode. That
+   * route is public, so everything else — unknown, disabled, polling — gets one and the same 404 that names no
+   * channel: a stranger learns nothing about which channels are configured.
+   */
+  webhookReceiver(name: string): Channel & Required<Pick<Channel, 'receive'>> {
+    const channel = this.channels.get(name)
+    const config = channel ? this.config[name] : undefined
+    if (channel?.receive && config && (config.type === 'webhook' || config.mode === 'webhook')) return channel as Channel & Required<Pick<Channel, 'receive'>>
+    throw new AppError('CHANNEL_NOT_FOUND', 'no channel takes webhook requests at this path')
   }
 
   /** Starts every channel in the background; failures are logged and reported, never thrown. */

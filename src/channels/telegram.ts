@@ -1,10 +1,13 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { Api } from 'grammy'
-import type { Update } from 'grammy/types'
+import type { Message, Update } from 'grammy/types'
+import { z } from 'zod'
 import type { TelegramChannel as TelegramConfig } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import { outboundFetch } from '../net/outbound'
 import { PermanentError, withRetries, type Channel, type ChannelState, type Incoming } from './channel'
+import type { PairingStore } from './pairing'
 
 /** Telegram's limit for one message. */
 export const TELEGRAM_MAX_TEXT = 4096
@@ -25,6 +28,80 @@ export function splitMessage(text: string, limit = TELEGRAM_MAX_TEXT): string[] 
   return parts
 }
 
+/** The bot's own account, from getMe: mentions and replies in groups are recognised by it. */
+export const BotIdentity = z.object({ id: z.int(), username: z.string().min(1) })
+export type BotIdentity = z.infer<typeof BotIdentity>
+
+type AccessConfig = Pick<TelegramConfig, 'allowFrom' | 'dmPolicy' | 'groupPolicy' | 'groups' | 'requireMention'>
+
+/** Whether a message reaches the agent, and with what text; a refusal says why (for the log) and whether to offer pairing. */
+export type Access = { admit: true; content: string } | { admit: false; reason: string; offerPairing?: boolean }
+
+export function inAllowFrom(allowFrom: AccessConfig['allowFrom'], from: { id: number; username?: string }): boolean {
+  const username = from.username?.toLowerCase()
+  return allowFrom.some((entry) => String(entry) === String(from.id) || (!!username && String(entry).replace(/^@/, '').toLowerCase() === username))
+}
+
+/** The message names the bot: a mention entity, a text mention of its account, a /command@bot, or its @username in the text. */
+export function mentionsBot(message: Pick<Message, 'text' | 'entities'>, bot: BotIdentity): boolean {
+  const text = message.text ?? ''
+  const handle = `@${bot.username}`.toLowerCase()
+  for (const entity of message.entities ?? []) {
+    const part = text.slice(entity.offset, entity.offset + entity.length).toLowerCase()
+    if (entity.type === 'mention' && part === handle) return true
+    if (entity.type === 'text_mention' && entity.user.id === bot.id) return true
+    if (entity.type === 'bot_command' && part.endsWith(handle)) return true
+  }
+  const lower = text.toLowerCase()
+  for (let at = lower.indexOf(handle); at >= 0; at = lower.indexOf(handle, at + 1)) {
+    if (!/\w/.test(lower[at - 1] ?? '') && !/\w/.test(lower[at + handle.length] ?? '')) return true
+  }
+  return false
+}
+
+/** "@bot, what time is it?" → "what time is it?"; a message that is nothing but the mention stays as it is. */
+export function stripLeadingMention(text: string, bot: BotIdentity): string {
+  const handle = `@${bot.username}`
+  const trimmed = text.trimStart()
+  if (trimmed.slice(0, handle.length).toLowerCase() !== handle.toLowerCase() || /\w/.test(trimmed[handle.length] ?? '')) return text
+  const rest = trimmed.slice(handle.length).replace(/^[\s,:;.!-]+/, '')
+  return rest || text
+}
+
+/**
+ * Who may talk to the bot (SPEC §8). Direct messages: a sender in allowFrom always; then dmPolicy — "open"
+ * everyone, "pairing" senders the owner approved (others are offered a code), "allowlist" no one else.
+ * Groups: groupPolicy ("disabled", "allowlist" of chat ids in `groups`, "open"), then with requireMention only
+ * messages that mention the bot or reply to it.
+ */
+export function decideAccess(message: Message, config: AccessConfig, bot: BotIdentity | null, isApproved: (senderId: string) => boolean): Access {
+  const text = message.text ?? ''
+  const { chat, from } = message
+  if (chat.type === 'private') {
+    if (!from) return { admit: false, reason: 'no sender' }
+    if (inAllowFrom(config.allowFrom, from) || config.dmPolicy === 'open') return { admit: true, content: text }
+    if (config.dmPolicy === 'pairing') {
+      return isApproved(String(from.id)) ? { admit: true, content: text } : { admit: false, reason: 'sender not approved (dmPolicy "pairing")', offerPairing: true }
+    }
+    return { admit: false, reason: 'sender not in allowFrom (dmPolicy "allowlist")' }
+  }
+  if (chat.type === 'group' || chat.type === 'supergroup') {
+    if (config.groupPolicy === 'disabled') return { admit: false, reason: 'group chats are off (groupPolicy "disabled")' }
+    if (config.groupPolicy === 'allowlist' && !config.groups.some((id) => String(id) === String(chat.id))) {
+      return { admit: false, reason: 'group not in groups (groupPolicy "allowlist")' }
+    }
+    if (!config.requireMention) return { admit: true, content: text }
+    if (!bot) return { admit: false, reason: "the bot's own username is not known (getMe)" }
+    const repliesToBot = message.reply_to_message?.from?.id === bot.id
+    if (!repliesToBot && !mentionsBot(message, bot)) return { admit: false, reason: 'the bot was not mentioned (requireMention)' }
+    return { admit: true, content: stripLeadingMention(text, bot) }
+  }
+  return { admit: false, reason: `${chat.type} chats are not handled` }
+}
+
+export const pairingReply = (code: string) =>
+  `xopcbot: access not configured. Your pairing code: ${code} (valid for 1 hour). Ask the owner to run: xopcbot pairing approve ${code}`
+
 let grammy: typeof import('grammy') | null = null
 const isGrammyError = (error: unknown): error is import('grammy').GrammyError => !!grammy && error instanceof grammy.GrammyError
 
@@ -33,6 +110,8 @@ export interface TelegramDeps {
   acceptUpdates: (messages: Incoming[], nextOffset: number) => void
   /** the stored offset (the id after the last update that was stored), or null */
   storedOffset: () => number | null
+  /** approvals of senders, and codes for the unknown ones (dmPolicy "pairing") */
+  pairing: PairingStore
   log: Logger
   /** long-poll timeout in seconds (Telegram's `timeout`) */
   pollTimeoutSeconds?: number
@@ -49,6 +128,7 @@ export class TelegramChannel implements Channel {
   private current: ChannelState = { state: 'stopped' }
   private abort = new AbortController()
   private loop: Promise<void> | null = null
+  private bot: BotIdentity | null = null
 
   constructor(
     readonly name: string,
@@ -66,7 +146,12 @@ export class TelegramChannel implements Channel {
     try {
       // grammY is loaded with the first Telegram channel that starts.
       grammy ??= await import('grammy')
-      this.api ??= new grammy.Api(this.config.token!, { apiRoot: this.config.apiRoot.replace(/\/+$/, '') })
+      // Requests go through outboundFetch: a redirect is refused, never followed with the token in its path.
+      this.api ??= new grammy.Api(this.config.token!, {
+        apiRoot: this.config.apiRoot.replace(/\/+$/, ''),
+        fetch: ((input: string | URL | Request, init?: RequestInit) => outboundFetch(input, init)) as unknown as typeof fetch,
+      })
+      this.bot = BotIdentity.parse(await this.api.getMe(this.abort.signal as never))
       if (this.config.mode === 'webhook') {
         const url = `${this.config.publicUrl!.replace(/\/+$/, '')}/api/webhook/${encodeURIComponent(this.name)}`
         await this.api.setWebhook(url, { secret_token: this.config.webhookSecret!, allowed_updates: ['message'] }, this.abort.signal as never)
@@ -120,20 +205,21 @@ export class TelegramChannel implements Channel {
     }
   }
 
-  /** The text messages of these updates from allowed senders. */
+  /** The text messages of these updates that `decideAccess` admits; the others are logged (and maybe offered pairing). */
   private toIncoming(updates: Update[]): Incoming[] {
     const out: Incoming[] = []
     for (const update of updates) {
       const message = update.message
       if (!message?.text) continue
-      if (!this.allowed(message.from)) {
-        this.deps.log.info('telegram message ignored: sender not in allowFrom', { channel: this.name, from: message.from?.id, username: message.from?.username })
+      const access = decideAccess(message, this.config, this.bot, (senderId) => this.deps.pairing.isApproved(this.name, senderId))
+      if (!access.admit) {
+        this.refuse(message, access)
         continue
       }
       out.push({
         channel: this.name,
         chatId: String(message.chat.id),
-        content: message.text,
+        content: access.content,
         sender: message.from?.username ?? (message.from ? String(message.from.id) : null),
         externalId: String(update.update_id),
       })
@@ -141,11 +227,24 @@ export class TelegramChannel implements Channel {
     return out
   }
 
-  private allowed(from: { id: number; username?: string } | undefined): boolean {
-    const allow = this.config.allowFrom
-    if (allow.length === 0) return true
-    if (!from) return false
-    return allow.some((entry) => String(entry) === String(from.id) || (!!from.username && String(entry).replace(/^@/, '').toLowerCase() === from.username.toLowerCase()))
+  /** Logs a refused message (never its text); an unknown direct sender gets one pairing code, sent outside the queue. */
+  private refuse(message: Message, access: Extract<Access, { admit: false }>) {
+    const fields = { channel: this.name, senderId: message.from?.id ?? null, chatId: message.chat.id }
+    if (!access.offerPairing || !message.from) {
+      this.deps.log.info('telegram message refused', { ...fields, reason: access.reason })
+      return
+    }
+    const chatId = String(message.chat.id)
+    const outcome = this.deps.pairing.request({ channel: this.name, senderId: String(message.from.id), username: message.from.username ?? null, chatId })
+    if (outcome.status === 'pending') {
+      this.deps.log.info('telegram message refused', { ...fields, reason: `${access.reason}; a pairing code was already sent` })
+    } else if (outcome.status === 'full') {
+      this.deps.log.warn('telegram message refused', { ...fields, reason: `${access.reason}; too many pairing requests are pending, no code was sent` })
+    } else {
+      const { code } = outcome.request
+      this.deps.log.info('telegram message refused; pairing code sent', { ...fields, reason: access.reason, code })
+      this.send(chatId, pairingReply(code)).catch((error) => this.deps.log.warn('could not send the pairing code', { ...fields, err: describe(error) }))
+    }
   }
 
   async send(chatId: string, text: string): Promise<string> {

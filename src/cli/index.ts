@@ -7,6 +7,7 @@ export const root = defineCommand({
   subCommands: {
     gateway: () => import('./gateway').then((m) => m.default),
     cron: () => import('./cron').then((m) => m.default),
+    pairing: () => import('./pairing').then((m) => m.default),
   },
 })
 

@@ -133,7 +133,26 @@ export const TelegramChannel = z
       .describe('Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode).'),
     publicUrl: z.url().nullable().default(null).describe('Public base URL of this gateway (webhook mode).'),
     apiRoot: z.url().default('https://api.telegram.org').describe('Bot API server.'),
-    allowFrom: z.array(z.union([z.string().min(1), z.int()])).default([]).describe('User ids or usernames allowed to talk to the bot; empty: everyone.'),
+    allowFrom: z
+      .array(z.union([z.string().min(1), z.int()]))
+      .default([])
+      .describe('User ids or usernames (with or without "@") always admitted in direct messages, whatever dmPolicy says. Empty admits no one by itself.'),
+    dmPolicy: z
+      .enum(['pairing', 'allowlist', 'open'])
+      .default('pairing')
+      .describe('Direct messages from senders not in allowFrom: "pairing" answers once with a code the owner approves (xopcbot pairing approve <code>); "allowlist" ignores them; "open" admits everyone.'),
+    groupPolicy: z
+      .enum(['disabled', 'allowlist', 'open'])
+      .default('disabled')
+      .describe('Group chats: "disabled" ignores them; "allowlist" answers only in the chats listed in groups; "open" in any group the bot is in.'),
+    groups: z
+      .array(z.union([z.string().regex(/^-?\d+$/, 'must be a chat id such as "-1001234567890"'), z.int()]))
+      .default([])
+      .describe('Chat ids of the groups the bot answers in when groupPolicy is "allowlist".'),
+    requireMention: z
+      .boolean()
+      .default(true)
+      .describe("In a group, answer only messages that mention the bot's @username or reply to one of its messages."),
   })
   .superRefine((channel, ctx) => {
     if (channel.enabled && !channel.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'is required when the channel is enabled' })

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { PairingApproval, PairingRequest } from '../channels/pairing'
 import { JobInput } from '../cron/service'
 
 /**
@@ -62,6 +63,9 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'DELETE /api/cron/:id': { summary: 'Delete a job', response: ok({}) },
   'POST /api/cron/:id/toggle': { summary: 'Enable or disable a job', response: ok({ job: Job }) },
   'GET /api/cron/:id/runs': { summary: 'Runs of a job, newest first', response: ok({ runs: z.array(Run) }) },
+  'GET /api/pairing': { summary: 'Pending pairing requests (unexpired) and approved chat senders', response: ok({ requests: z.array(PairingRequest), approved: z.array(PairingApproval) }) },
+  'POST /api/pairing/approve': { summary: 'Approve the sender of a pairing code; 404 NOT_FOUND for an unknown or expired code', response: ok({ approval: PairingApproval }) },
+  'POST /api/pairing/revoke': { summary: 'Take access away from an approved sender (user id or @username)', response: ok({ revoked: z.array(PairingApproval) }) },
   'GET /api/logs': { summary: 'Log lines, newest last (always needs the token)', response: ok({ logs: z.array(z.object({ ts: stamp, level: z.string(), tag: z.string(), msg: z.string() }).loose()) }) },
   'GET /v1/models': { summary: 'OpenAI-compatible model list', response: z.object({ object: z.literal('list'), data: z.array(z.object({ id: z.string(), object: z.literal('model') }).loose()) }) },
   'POST /v1/chat/completions': { summary: 'OpenAI-compatible chat completion (one agent turn; SSE with stream: true)', response: z.object({ id: z.string(), object: z.literal('chat.completion') }).loose(), sse: true },
@@ -87,7 +91,8 @@ export function openApiDocument(routes: readonly RouteLike[], version: string) {
   for (const route of routes) {
     if (isInternal(route.path)) continue
     const key = `${route.method} ${route.path}`
-    const doc = ROUTE_DOCS[key]
+    // A plugin's root route ends in "/" (`/api/cron/`); the docs name it without.
+    const doc = ROUTE_DOCS[key] ?? ROUTE_DOCS[key.replace(/(.)\/$/, '$1')]
     const path = openApiPath(route.path)
     const parameters: unknown[] = []
     for (const name of route.path.match(/:(\w+)/g) ?? []) {

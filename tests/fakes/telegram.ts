@@ -1,7 +1,9 @@
 /**
  * A fake Telegram Bot API server: a real HTTP server on 127.0.0.1 answering /bot<token>/<method> the way
- * api.telegram.org does ({ok, result} or {ok: false, error_code, description, parameters}). getUpdates long-polls
- * with offsets; sendMessage records what was sent; failures (429 with retry_after, 5xx, network) are scriptable.
+ * api.telegram.org does ({ok, result} or {ok: false, error_code, description, parameters}). getMe names the bot;
+ * getUpdates long-polls with offsets; sendMessage records what was sent; failures (429 with retry_after, 5xx,
+ * network) are scriptable. Messages can come from private chats or groups, with @mention entities (found in the
+ * text as Telegram does) and replies to earlier messages, the bot's included.
  */
 export interface SentMessage {
   chat_id: string
@@ -10,14 +12,26 @@ export interface SentMessage {
   at: number
 }
 
+export interface PushOptions {
+  chatType?: 'private' | 'group' | 'supergroup'
+  /** the message_id this message replies to (one the bot sent, or an earlier pushed one) */
+  replyTo?: number
+  /** explicit entities; by default every @username in the text is a "mention" entity */
+  entities?: { type: string; offset: number; length: number; user?: unknown }[]
+}
+
 export interface FakeTelegram {
   url: string
   token: string
+  /** what getMe answers */
+  bot: { id: number; username: string }
   sent: SentMessage[]
   calls: { method: string; body: any }[]
   webhook: { url: string; secret_token?: string } | null
   /** queues an update from a user (the update id is assigned) */
-  pushMessage: (chatId: number, text: string, from?: { id: number; username?: string }) => number
+  pushMessage: (chatId: number, text: string, from?: { id: number; username?: string }, options?: PushOptions) => number
+  /** the message_id of a pushed update's message (to reply to it) */
+  messageIdOf: (updateId: number) => number
   /** the next calls of `method` fail like this, in order */
   failures: Map<string, ({ error_code: number; description: string; retry_after?: number } | 'drop')[]>
   /** the offsets getUpdates was called with */
@@ -25,21 +39,47 @@ export interface FakeTelegram {
   stop: () => void
 }
 
-export function startFakeTelegram({ token = '123456:TEST-token-abcdefghijklmnop' } = {}): FakeTelegram {
+/** Mention entities of a text, as Telegram adds them (offsets in UTF-16 code units, like JavaScript strings). */
+function mentionEntities(text: string) {
+  return [...text.matchAll(/@[A-Za-z0-9_]{5,32}\b/g)].map((m) => ({ type: 'mention', offset: m.index, length: m[0].length }))
+}
+
+export function startFakeTelegram({ token = '123456:TEST-token-abcdefghijklmnop', bot = { id: 123456, username: 'fake_bot' } } = {}): FakeTelegram {
   const updates: any[] = []
   let nextUpdateId = 1000
   let nextMessageId = 1
   const waiting = new Set<() => void>()
+  /** every message by id, so that replies can quote it */
+  const messages = new Map<number, any>()
+  const chatTypes = new Map<string, string>()
+  const pushedIds = new Map<number, number>()
   const fake: Omit<FakeTelegram, 'url' | 'stop'> = {
     token,
+    bot,
     sent: [],
     calls: [],
     webhook: null,
     failures: new Map(),
     offsets: [],
-    pushMessage(chatId, text, from = { id: chatId, username: `user${chatId}` }) {
+    messageIdOf(updateId) {
+      const messageId = pushedIds.get(updateId)
+      if (messageId === undefined) throw new Error(`the fake pushed no update ${updateId}`)
+      return messageId
+    },
+    pushMessage(chatId, text, from = { id: chatId, username: `user${chatId}` }, { chatType = 'private', replyTo, entities = mentionEntities(text) } = {}) {
       const update_id = nextUpdateId++
-      updates.push({ update_id, message: { message_id: nextMessageId++, date: Math.floor(Date.now() / 1000), chat: { id: chatId, type: 'private' }, from: { is_bot: false, first_name: 'Test', ...from }, text } })
+      const chat = chatType === 'private' ? { id: chatId, type: chatType, first_name: 'Test' } : { id: chatId, type: chatType, title: `Group ${chatId}` }
+      chatTypes.set(String(chatId), chatType)
+      const message: any = { message_id: nextMessageId++, date: Math.floor(Date.now() / 1000), chat, from: { is_bot: false, first_name: 'Test', ...from }, text }
+      if (entities.length) message.entities = entities
+      if (replyTo !== undefined) {
+        const original = messages.get(replyTo)
+        if (!original) throw new Error(`the fake knows no message ${replyTo} to reply to`)
+        message.reply_to_message = original
+      }
+      messages.set(message.message_id, message)
+      pushedIds.set(update_id, message.message_id)
+      updates.push({ update_id, message })
       for (const wake of [...waiting]) wake()
       return update_id
     },
@@ -68,7 +108,7 @@ export function startFakeTelegram({ token = '123456:TEST-token-abcdefghijklmnop'
       }
       switch (method) {
         case 'getMe':
-          return ok({ id: 123456, is_bot: true, first_name: 'Fake', username: 'fake_bot' })
+          return ok({ id: bot.id, is_bot: true, first_name: 'Fake', username: bot.username, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false })
         case 'setWebhook':
           fake.webhook = { url: body.url, secret_token: body.secret_token }
           return ok(true)
@@ -95,7 +135,15 @@ export function startFakeTelegram({ token = '123456:TEST-token-abcdefghijklmnop'
         case 'sendMessage': {
           const message_id = nextMessageId++
           fake.sent.push({ chat_id: String(body.chat_id), text: body.text, message_id, at: performance.now() })
-          return ok({ message_id, date: Math.floor(Date.now() / 1000), chat: { id: Number(body.chat_id), type: 'private' }, text: body.text })
+          const message = {
+            message_id,
+            date: Math.floor(Date.now() / 1000),
+            chat: { id: Number(body.chat_id), type: chatTypes.get(String(body.chat_id)) ?? 'private' },
+            from: { id: bot.id, is_bot: true, first_name: 'Fake', username: bot.username },
+            text: body.text,
+          }
+          messages.set(message_id, message)
+          return ok(message)
         }
         default:
           return Response.json({ ok: false, error_code: 404, description: `Not Found: method ${method}` }, { status: 404 })

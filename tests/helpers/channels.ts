@@ -18,8 +18,17 @@ export interface World {
   stop: () => void
 }
 
-/** A config with the fake LLM, a Telegram channel on the fake Bot API and a webhook channel on a receiver. */
-export async function makeWorld({ telegram = {}, agent = {}, webhookRetry = { attempts: 3, baseDelayMs: 50 } }: { telegram?: Record<string, unknown>; agent?: Record<string, unknown>; webhookRetry?: Record<string, number> } = {}): Promise<World> {
+/**
+ * A config with the fake LLM, a Telegram channel on the fake Bot API and a webhook channel on a receiver.
+ * Telegram direct messages are open to everyone (`dmPolicy: "open"`), so that tests about something else need
+ * no pairing; `openDms: false` leaves the channel's access settings at their (closed) defaults.
+ */
+export async function makeWorld({
+  telegram = {},
+  agent = {},
+  webhookRetry = { attempts: 3, baseDelayMs: 50 },
+  openDms = true,
+}: { telegram?: Record<string, unknown>; agent?: Record<string, unknown>; webhookRetry?: Record<string, number>; openDms?: boolean } = {}): Promise<World> {
   const llm = startFakeLlm()
   const fakeTelegram = startFakeTelegram()
   const receiver = startWebhookReceiver(WEBHOOK_SECRET)
@@ -30,7 +39,7 @@ export async function makeWorld({ telegram = {}, agent = {}, webhookRetry = { at
     agent: { model: 'fake/echo', maxRetries: 0, ...agent },
     providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } },
     channels: {
-      telegram: { enabled: true, token: fakeTelegram.token, apiRoot: fakeTelegram.url, ...telegram },
+      telegram: { enabled: true, token: fakeTelegram.token, apiRoot: fakeTelegram.url, ...(openDms ? { dmPolicy: 'open' } : {}), ...telegram },
       myapp: { type: 'webhook', url: receiver.url, secret: WEBHOOK_SECRET, retry: webhookRetry },
       off: { type: 'webhook', enabled: false, url: receiver.url, secret: WEBHOOK_SECRET },
     },
