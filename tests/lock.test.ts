@@ -2,8 +2,20 @@ import { describe, expect, test } from 'bun:test'
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { AlreadyRunningError, GatewayLock, inspectLock, lockPathFor, readLock, removeStaleLock, type LockInfo } from '../src/lifecycle/lock'
-import { isSameProcessAlive, processStartTime } from '../src/lifecycle/process'
+import {
+  AlreadyRunningError,
+  GatewayLock,
+  inspectLock,
+  lockPathFor,
+  maskTokenArgs,
+  readKeptToken,
+  readLock,
+  removeStaleLock,
+  tokenPathFor,
+  withoutTokenArgs,
+  type LockInfo,
+} from '../src/lifecycle/lock'
+import { commandShowsGateway, identify, isRunning, isSameProcessAlive, maskTokenText, processStartTime, type ExpectedCommand } from '../src/lifecycle/process'
 import { refuseToKill } from '../src/lifecycle/ports'
 
 const fields = {
@@ -118,13 +130,82 @@ describe('--force safety rules', () => {
 })
 
 describe('process liveness', () => {
-  test('a zombie (exited, not yet collected by its parent) is not alive', () => {
-    if (process.platform !== 'linux') return
+  test.skipIf(process.platform !== 'linux')('a zombie (exited, not yet collected by its parent) is not alive (Linux: /proc shows the zombie state)', () => {
     const child = Bun.spawn(['true'])
     // Block the event loop so that Bun cannot collect the child's exit status: it stays a zombie.
     const until = Date.now() + 300
     while (Date.now() < until) {}
     expect(readFileSync(`/proc/${child.pid}/stat`, 'utf8')).toMatch(/\) Z /)
-    expect(isSameProcessAlive(child.pid, null)).toBe(false)
+    expect(isRunning(child.pid)).toBe(false)
+    expect(isSameProcessAlive(child.pid, processStartTime(child.pid))).toBe(false)
+    expect(identify({ pid: child.pid, startTime: null, execPath: '/usr/bin/true', argv: [], cwd: '/' }).kind).toBe('gone')
+  })
+
+  test('a live process with no recorded start time is identified by its command line', () => {
+    const sleeper = Bun.spawn(['sleep', '30'])
+    try {
+      const found = identify({ pid: sleeper.pid, startTime: null, execPath: process.execPath, argv: ['/x/src/index.ts', 'gateway'], cwd: '/' })
+      expect(found).toEqual({ kind: 'other', by: 'command-line', command: 'sleep 30' })
+      const recorded = identify({ pid: sleeper.pid, startTime: processStartTime(sleeper.pid), execPath: process.execPath, argv: [], cwd: '/' })
+      expect(recorded.kind).toBe('gateway')
+    } finally {
+      sleeper.kill()
+    }
+  })
+})
+
+describe('does a command line show the gateway of a lock?', () => {
+  const source: ExpectedCommand = { execPaths: ['/opt/bun/bin/bun'], entry: '/home/me/xopcbot/src/index.ts', cwd: '/home/me/xopcbot' }
+  const binary: ExpectedCommand = { execPaths: ['/home/me/.xopcbot/bin/xopcbot'], entry: null, cwd: '/home/me' }
+  const linux = (words: string[], exe: string | null = null) => ({ words, exe, text: words.join(' ') })
+  const text = (line: string, exe: string | null = null) => ({ words: null, exe, text: line })
+
+  test('Linux: by /proc/<pid>/exe or the first word, with the entry file (relative to the working directory) and "gateway"', () => {
+    expect(commandShowsGateway(linux(['bun', 'src/index.ts', 'gateway', '--port', '1'], '/opt/bun/bin/bun'), source, 'linux')).toBe(true)
+    expect(commandShowsGateway(linux(['/opt/bun/bin/bun', '/home/me/xopcbot/src/index.ts', 'gateway']), source, 'linux')).toBe(true)
+    expect(commandShowsGateway(linux(['bun', 'src/index.ts', 'gateway']), source, 'linux')).toBe(true)
+    expect(commandShowsGateway(linux(['sleep', '300'], '/usr/bin/sleep'), source, 'linux')).toBe(false)
+    expect(commandShowsGateway(linux(['bun', 'other.ts', 'gateway'], '/opt/bun/bin/bun'), source, 'linux')).toBe(false)
+    expect(commandShowsGateway(linux(['bun', 'src/index.ts', 'cron', 'list'], '/opt/bun/bin/bun'), source, 'linux')).toBe(false)
+    expect(commandShowsGateway(linux(['/usr/bin/node', 'src/index.ts', 'gateway'], '/usr/bin/node'), source, 'linux')).toBe(false)
+    expect(commandShowsGateway(linux(['xopcbot', 'gateway', '--config', '/c.json'], '/home/me/.xopcbot/bin/xopcbot'), binary, 'linux')).toBe(true)
+    expect(commandShowsGateway(linux(['./xopcbot', 'gateway'], '/tmp/xopcbot'), binary, 'linux')).toBe(false)
+    expect(commandShowsGateway(linux([], null), binary, 'linux')).toBe(false)
+  })
+
+  test('macOS (ps) and Windows (Win32_Process): one string; paths compared without case', () => {
+    const mac: ExpectedCommand = { execPaths: ['/Users/Me/.bun/bin/bun'], entry: '/Users/Me/xopcbot/src/index.ts', cwd: '/Users/Me/xopcbot' }
+    expect(commandShowsGateway(text('/users/me/.bun/bin/bun /Users/Me/xopcbot/src/index.ts gateway --port 1'), mac, 'darwin')).toBe(true)
+    expect(commandShowsGateway(text('bun src/index.ts gateway'), mac, 'darwin')).toBe(true)
+    expect(commandShowsGateway(text('sleep 300'), mac, 'darwin')).toBe(false)
+    const win: ExpectedCommand = { execPaths: ['C:\\Users\\me\\.xopcbot\\bin\\xopcbot.exe'], entry: null, cwd: 'C:\\Users\\me' }
+    expect(commandShowsGateway(text('"C:\\Users\\me\\.xopcbot\\bin\\xopcbot.exe" gateway --config C:\\c.json', 'C:\\Users\\me\\.xopcbot\\bin\\xopcbot.exe'), win, 'win32')).toBe(true)
+    expect(commandShowsGateway(text('C:\\Windows\\notepad.exe gateway', 'C:\\Windows\\notepad.exe'), win, 'win32')).toBe(false)
+  })
+})
+
+describe('the token in recorded arguments', () => {
+  test('--token values are masked in the lock, dropped for a successor, and masked in reports', () => {
+    expect(maskTokenArgs(['gateway', '--token', 's3cret-value', '--port', '1'])).toEqual(['gateway', '--token', '***', '--port', '1'])
+    expect(maskTokenArgs(['gateway', '--token=s3cret-value', '--token-file', 'f'])).toEqual(['gateway', '--token=***', '--token-file', 'f'])
+    expect(withoutTokenArgs(['gateway', '--token', '***', '--port', '1', '--token=***'])).toEqual(['gateway', '--port', '1'])
+    expect(maskTokenText('bun x.ts gateway --token s3cret-value --token-file f --token=abc')).toBe('bun x.ts gateway --token *** --token-file f --token=***')
+  })
+
+  test('a kept token is private, tied to its lock, and goes with it', () => {
+    const path = lockFile()
+    const lock = GatewayLock.acquire(path, fields)
+    lock.keepToken('kept-token-123456')
+    expect(statSync(tokenPathFor(path)).mode & 0o777).toBe(0o600)
+    expect(readFileSync(path, 'utf8')).not.toContain('kept-token-123456')
+    expect(readKeptToken(path, lock.current)).toBe('kept-token-123456')
+    expect(readKeptToken(path, { nonce: 'b'.repeat(32) })).toBeNull()
+    lock.release()
+    expect(existsSync(tokenPathFor(path))).toBe(false)
+
+    const killed = GatewayLock.acquire(path, fields)
+    killed.keepToken('kept-token-123456')
+    expect(removeStaleLock(path, killed.current)).toBe(true)
+    expect(existsSync(tokenPathFor(path))).toBe(false)
   })
 })

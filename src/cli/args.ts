@@ -11,7 +11,8 @@ export const configArg = {
 export const serverArgs = {
   port: { type: 'string', description: 'Port to listen on (default: 18790)', valueHint: 'number' },
   host: { type: 'string', description: 'Address to bind (default: 0.0.0.0)', valueHint: 'address' },
-  token: { type: 'string', description: 'API token (default: gateway.auth.token or $XOPCBOT_GATEWAY_TOKEN)', valueHint: 'token' },
+  token: { type: 'string', description: 'API token (default: gateway.auth.token or $XOPCBOT_GATEWAY_TOKEN); visible in ps: prefer --token-file', valueHint: 'token' },
+  'token-file': { type: 'string', description: 'Read the API token from this file (one line; keep it chmod 600)', valueHint: 'path' },
 } as const satisfies ArgsDef
 
 /** A flag given as text, checked by `schema` after the text is turned into what it stands for. */
@@ -21,6 +22,9 @@ export const PortFlag = flag(z.string().regex(/^\d+$/, 'must be a whole number f
 export const HostFlag = flag(Host)
 export const TokenFlag = flag(Token)
 export const PathFlag = flag(z.string())
+
+/** Flags whose values are secrets: an error about them never repeats the value. */
+const SECRET_FLAGS = new Set(['token'])
 
 function knownFlags(def: ArgsDef): Set<string> {
   const names = new Set(['help', 'h'])
@@ -58,7 +62,8 @@ export function parseFlags<T extends z.ZodRawShape>(def: ArgsDef, args: { _: str
     const name = String(issue.path[0] ?? '')
     const given = input[name]
     const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
-    throw new UsageError(`--${kebab}: ${issue.message.replace(/^Invalid input: /, '')}${typeof given === 'string' && given ? ` (got ${JSON.stringify(given)})` : ''}`)
+    const shown = typeof given === 'string' && given && !SECRET_FLAGS.has(name) ? ` (got ${JSON.stringify(given)})` : ''
+    throw new UsageError(`--${kebab}: ${issue.message.replace(/^Invalid input: /, '')}${shown}`)
   }
   return result.data
 }

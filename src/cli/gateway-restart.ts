@@ -3,8 +3,8 @@ import { z } from 'zod'
 import { CliError, ExitCode } from '../errors'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
-import { stopGateway } from './gateway-stop'
-import { locate, localUrl, runningOrReport, spawnDetached, waitForGateway } from './target'
+import { signal, stopGateway } from './gateway-stop'
+import { locate, localUrl, runningOrReport, spawnDetached, tokenForRestart, waitForGateway } from './target'
 
 const args = { ...configArg, force: { type: 'boolean', description: 'Kill it and start it anew' } } as const
 const READY_TIMEOUT_MS = 30_000
@@ -23,13 +23,14 @@ export default defineCommand({
     if (!flags.force && old.allowSigusr1Restart) {
       // The gateway restarts itself: a new process (respawn, or the service manager after exit 75), or the
       // same process with a higher restart count (XOPCBOT_NO_RESPAWN=1).
-      const sent = process.platform === 'win32' ? await sendControl(localUrl(old), old.nonce, 'restart') : (process.kill(old.pid, 'SIGUSR1'), true)
+      const sent = process.platform === 'win32' ? await sendControl(localUrl(old), old.nonce, 'restart') : signal(target.lockPath, old, 'SIGUSR1')
       if (!sent) throw new CliError(`Could not reach the gateway (pid ${old.pid}) to restart it; try: xopcbot gateway restart --force`)
       accept = (info) => info.pid !== old.pid || info.restarts > old.restarts
       how = 'graceful restart (SIGUSR1)'
     } else {
+      const token = tokenForRestart(target.lockPath, old)
       await stopGateway(target.lockPath, old, { force: flags.force ?? false, timeoutMs: 15_000 })
-      spawnDetached(old)
+      spawnDetached(old, token)
       how = flags.force ? 'killed and started anew' : 'stopped, then started with the same arguments'
     }
 

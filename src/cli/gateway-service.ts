@@ -5,7 +5,8 @@ import { z } from 'zod'
 import { loadConfig } from '../config/load'
 import { canonicalConfigPath, configHash, dataDirOf, resolvePaths, type Paths } from '../config/paths'
 import { generateToken, updateConfigFile } from '../config/write'
-import { CliError, ExitCode } from '../errors'
+import { readableByOthers, readTokenFile } from '../config/settings'
+import { CliError, ExitCode, UsageError } from '../errors'
 import { isCompiled } from '../lifecycle/process'
 import { serviceContext, serviceManager } from '../service'
 import { ServiceError, type ServiceManager, type ServiceSpec } from '../service/types'
@@ -77,7 +78,8 @@ function friendly<T>(task: () => Promise<T>): Promise<T> {
 const installArgs = {
   port: { type: 'string', description: 'Port (saved in the config)', valueHint: 'number' },
   host: { type: 'string', description: 'Address to bind (saved in the config)', valueHint: 'address' },
-  token: { type: 'string', description: 'API token (saved in the config, never in the service entry); one is generated when none is set', valueHint: 'token' },
+  token: { type: 'string', description: 'API token (saved in the config, never in the service entry); one is generated when none is set; visible in ps: prefer --token-file', valueHint: 'token' },
+  'token-file': { type: 'string', description: 'Read the API token from this file (saved in the config like --token)', valueHint: 'path' },
   runtime: { type: 'string', description: 'binary (the compiled executable, copied to ~/.xopcbot/bin) or node (this JS runtime and the CLI file); default: what is running now', valueHint: 'node|binary' },
   start: { type: 'boolean', default: true, description: 'Start it now', negativeDescription: 'Install without starting' },
   ...configArg,
@@ -91,10 +93,14 @@ export const install = defineCommand({
       port: PortFlag.optional(),
       host: HostFlag.optional(),
       token: TokenFlag.optional(),
+      tokenFile: PathFlag.optional(),
       runtime: z.enum(['node', 'binary'], 'must be node or binary').optional(),
       start: z.boolean(),
       config: PathFlag.optional(),
     })
+    if (flags.token !== undefined && flags.tokenFile !== undefined) throw new UsageError('--token and --token-file cannot be used together; give the token one way.')
+    const fromFile = flags.tokenFile !== undefined ? readTokenFile(flags.tokenFile) : null
+    const givenToken = flags.token ?? fromFile?.token
     const { ctx, manager, paths, name } = serviceTarget(flags.config)
     await available(manager)
     const loaded = loadConfig(paths.configPath, process.env)
@@ -104,14 +110,14 @@ export const install = defineCommand({
     }
 
     // Settings go into the config file (0600), never into the service entry.
-    let token = flags.token ?? loaded.config.gateway.auth.token
+    let token = givenToken ?? loaded.config.gateway.auth.token
     const generated = !token
     token ??= generateToken()
     updateConfigFile(paths.configPath, process.env, (raw) => {
       raw.gateway ??= {}
       if (flags.port) raw.gateway.port = flags.port
       if (flags.host) raw.gateway.host = flags.host
-      if (flags.token || generated) {
+      if (givenToken || generated) {
         raw.gateway.auth ??= {}
         raw.gateway.auth.token = token
       }
@@ -148,6 +154,8 @@ export const install = defineCommand({
     console.log(`Token: ${generated ? token : maskToken(token)}${generated ? '   (new: shown once; see it again with: xopcbot gateway token)' : ''}`)
     for (const variable of new Set(variables)) console.log(`⚠️ The config uses \${${variable}}: the service does not see your shell's environment; write the value into the config file (it is private, 0600).`)
     for (const warning of warnings) console.log(`⚠️ ${warning}`)
+    if (flags.token !== undefined) console.log('⚠️ The token was given with --token: other users of this machine can see it in the process list (ps) while a command runs. Use --token-file PATH next time.')
+    if (flags.tokenFile !== undefined && fromFile && readableByOthers(fromFile.mode)) console.log(`⚠️ The token file ${flags.tokenFile} can be read by other users; make it private: chmod 600 ${flags.tokenFile}`)
     return ExitCode.OK
   },
 })

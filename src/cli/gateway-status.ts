@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { ExitCode } from '../errors'
+import { CliError, ExitCode } from '../errors'
 import { configArg, parseFlags, PathFlag } from './args'
-import { removeStaleLock } from '../lifecycle/lock'
+import { removeStaleLock, unverifiedLockMessage } from '../lifecycle/lock'
 import { displayUrl, maskToken } from './output'
 import { effectiveToken, formatUptime, healthOf, locate, runningOrReport } from './target'
 
@@ -14,10 +14,12 @@ export default defineCommand({
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), json: z.boolean().optional() })
     const target = locate(flags.config)
+    if (target.state.state === 'unverified') throw new CliError(unverifiedLockMessage(target.lockPath, target.state.info))
     if (flags.json && target.state.state !== 'running') {
       const stale = target.state.state === 'stale' ? target.state : null
       if (stale) removeStaleLock(target.lockPath, stale.info)
-      console.log(JSON.stringify({ running: false, configPath: target.paths.configPath, ...(stale ? { staleLockRemoved: { pid: stale.info?.pid ?? null } } : {}) }))
+      const removed = stale ? { staleLockRemoved: { pid: stale.info?.pid ?? null, ...(stale.other ? { command: stale.other.command } : {}) } } : {}
+      console.log(JSON.stringify({ running: false, configPath: target.paths.configPath, ...removed }))
       return ExitCode.NOT_RUNNING
     }
     const info = runningOrReport(target, `❌ Gateway is not running\nConfig: ${target.paths.configPath}\nStart it with: xopcbot gateway`)

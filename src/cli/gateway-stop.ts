@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
 import { CliError, ExitCode } from '../errors'
-import { removeStaleLock, type LockInfo } from '../lifecycle/lock'
-import { waitForExit } from '../lifecycle/process'
+import { removeStaleLock, unverifiedLockMessage, type LockInfo } from '../lifecycle/lock'
+import { signalGateway, waitForExit } from '../lifecycle/process'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
 import { locate, localUrl, runningOrReport } from './target'
@@ -19,14 +19,19 @@ export const TimeoutFlag = z
   .transform(Number)
   .pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
 
-function signal(pid: number, sig: NodeJS.Signals) {
+/**
+ * Sends `sig` to the gateway of the lock if its PID is still verified to be it (SPEC §7); a PID that is gone
+ * or runs another program gets nothing (false).
+ */
+export function signal(lockPath: string, info: LockInfo, sig: NodeJS.Signals): boolean {
+  let found
   try {
-    process.kill(pid, sig)
+    found = signalGateway(info, sig)
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ESRCH') return
-    throw new CliError(`Cannot send ${sig} to pid ${pid} (${code}); is it another user's process?`)
+    throw new CliError(`Cannot send ${sig} to pid ${info.pid} (${(error as NodeJS.ErrnoException).code}); is it another user's process?`)
   }
+  if (found.kind === 'unknown') throw new CliError(unverifiedLockMessage(lockPath, info))
+  return found.kind === 'gateway'
 }
 
 /**
@@ -36,16 +41,16 @@ function signal(pid: number, sig: NodeJS.Signals) {
 export async function stopGateway(lockPath: string, info: LockInfo, { force, timeoutMs }: { force: boolean; timeoutMs: number }): Promise<'stopped' | 'killed'> {
   let how: 'stopped' | 'killed' = 'stopped'
   if (force) {
-    signal(info.pid, 'SIGKILL')
+    signal(lockPath, info, 'SIGKILL')
     how = 'killed'
   } else if (process.platform === 'win32') {
-    if (!(await sendControl(localUrl(info), info.nonce, 'stop'))) signal(info.pid, 'SIGTERM')
-  } else signal(info.pid, 'SIGTERM')
+    if (!(await sendControl(localUrl(info), info.nonce, 'stop'))) signal(lockPath, info, 'SIGTERM')
+  } else signal(lockPath, info, 'SIGTERM')
 
-  if (!(await waitForExit(info.pid, info.startTime, force ? 5000 : timeoutMs))) {
-    signal(info.pid, 'SIGKILL')
+  if (!(await waitForExit(info, force ? 5000 : timeoutMs))) {
+    signal(lockPath, info, 'SIGKILL')
     how = 'killed'
-    if (!(await waitForExit(info.pid, info.startTime, 5000))) throw new CliError(`Gateway (pid ${info.pid}) is still running after SIGKILL.`)
+    if (!(await waitForExit(info, 5000))) throw new CliError(`Gateway (pid ${info.pid}) is still running after SIGKILL.`)
   }
   removeStaleLock(lockPath, info)
   return how

@@ -2,6 +2,7 @@ import { defineCommand } from 'citty'
 import { z } from 'zod'
 import { generateToken, rawToken, updateConfigFile } from '../config/write'
 import { CliError, ExitCode } from '../errors'
+import { hasTokenArg, readKeptToken } from '../lifecycle/lock'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
 import { effectiveToken, locate, localUrl } from './target'
@@ -27,8 +28,14 @@ export default defineCommand({
     }
 
     if (process.env.XOPCBOT_GATEWAY_TOKEN) throw new CliError('The token comes from XOPCBOT_GATEWAY_TOKEN; change it there (rotate refuses to write a token the environment would override).')
-    if (running?.argv.some((a) => a === '--token' || a.startsWith('--token='))) {
+    if (running && hasTokenArg(running.argv)) {
       throw new CliError(`The running gateway (pid ${running.pid}) was started with --token; restart it without --token before rotating.`)
+    }
+    if (running?.argv.some((a) => a === '--token-file' || a.startsWith('--token-file='))) {
+      throw new CliError(`The running gateway (pid ${running.pid}) was started with --token-file; write the new token into that file and restart it (rotate refuses to write a token the file would override).`)
+    }
+    if (running && readKeptToken(target.lockPath, running)) {
+      throw new CliError(`The running gateway (pid ${running.pid}) takes its token from XOPCBOT_GATEWAY_TOKEN in its environment; change it there, or restart the gateway without it before rotating.`)
     }
     const current = rawToken(target.paths.configPath)
     if (typeof current === 'string' && current.includes('${')) {

@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
+import { UsageError } from '../errors'
 import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, serverArgs, TokenFlag } from './args'
 
 const args = {
@@ -28,16 +29,18 @@ export default defineCommand({
       port: PortFlag.optional(),
       host: HostFlag.optional(),
       token: TokenFlag.optional(),
+      tokenFile: PathFlag.optional(),
       config: PathFlag.optional(),
       force: z.boolean().optional(),
       serviceMarker: z.string().min(1).optional(),
     })
+    if (flags.token !== undefined && flags.tokenFile !== undefined) throw new UsageError('--token and --token-file cannot be used together; give the token one way.')
     // Loaded here, not at the top: the management sub-commands should not pay for the server's modules.
     const { runGateway } = await import('../lifecycle/run')
     return runGateway({
       env: process.env,
       configFlag: flags.config,
-      flags: { port: flags.port, host: flags.host, token: flags.token },
+      flags: { port: flags.port, host: flags.host, token: flags.token, tokenFile: flags.tokenFile },
       force: flags.force ?? false,
       serviceMarker: flags.serviceMarker,
       argv: ['gateway', ...rawArgs],

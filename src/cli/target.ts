@@ -1,9 +1,22 @@
 import { spawn } from 'node:child_process'
+import { resolve } from 'node:path'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Paths } from '../config/paths'
-import { applyGatewayOverrides } from '../config/settings'
-import { inspectLock, lockPathFor, readLock, removeStaleLock, type LockInfo, type LockState } from '../lifecycle/lock'
-import { isSameProcessAlive } from '../lifecycle/process'
+import { applyGatewayOverrides, readTokenFile } from '../config/settings'
+import { CliError } from '../errors'
+import {
+  inspectLock,
+  lockPathFor,
+  otherProgramMessage,
+  readKeptToken,
+  readLock,
+  removeStaleLock,
+  unverifiedLockMessage,
+  withoutTokenArgs,
+  type LockInfo,
+  type LockState,
+} from '../lifecycle/lock'
+import { identify } from '../lifecycle/process'
 import { displayUrl } from './output'
 
 /** The gateway a management command is about: the one holding the lock of the config in use. */
@@ -21,14 +34,18 @@ export function locate(configFlag: string | undefined): Target {
 
 /**
  * The running gateway's lock, or null after saying that none runs (with `line`). A stale lock found on the
- * way is removed and reported.
+ * way — its process gone, or its PID now running another program — is removed and reported; nothing is
+ * signalled. A lock whose PID cannot be verified is an error: it is neither signalled nor removed.
  */
 export function runningOrReport(target: Target, line: string): LockInfo | null {
-  if (target.state.state === 'running') return target.state.info
-  if (target.state.state === 'stale') {
-    removeStaleLock(target.lockPath, target.state.info)
-    const pid = target.state.info?.pid
-    console.log(`⚠️ Removed a stale lock${pid ? ` of pid ${pid}` : ''}: that process is gone.`)
+  const { state } = target
+  if (state.state === 'running') return state.info
+  if (state.state === 'unverified') throw new CliError(unverifiedLockMessage(target.lockPath, state.info))
+  if (state.state === 'stale') {
+    removeStaleLock(target.lockPath, state.info)
+    const pid = state.info?.pid
+    if (state.info && state.other) console.log(`⚠️ ${otherProgramMessage(state.info, state.other)} Removed the stale lock.`)
+    else console.log(`⚠️ Removed a stale lock${pid ? ` of pid ${pid}` : ''}: that process is gone.`)
   }
   console.log(line)
   return null
@@ -49,12 +66,33 @@ export async function healthOf(info: Pick<LockInfo, 'host' | 'port'>): Promise<{
   }
 }
 
-/** The token a client must send: `--token` of the running gateway, else the environment, else the config. */
+/** The value of a flag in recorded arguments (`--name value` or `--name=value`). */
+function flagValue(argv: string[], name: string): string | undefined {
+  const index = argv.indexOf(name)
+  if (index >= 0) return argv[index + 1]
+  return argv.find((a) => a.startsWith(`${name}=`))?.slice(name.length + 1)
+}
+
+/**
+ * The token a client must send: for a running gateway, the token it keeps beside its lock (given by
+ * `--token` or its environment) or the file of its `--token-file`; else the environment, else the config.
+ */
 export function effectiveToken(paths: Paths, info: LockInfo | null): string | null {
-  const index = info?.argv.indexOf('--token') ?? -1
-  if (info && index >= 0 && info.argv[index + 1]) return info.argv[index + 1]!
-  const inline = info?.argv.find((a) => a.startsWith('--token='))
-  if (inline) return inline.slice('--token='.length)
+  if (info) {
+    const kept = readKeptToken(lockPathFor(paths.locksDir, paths.configPath), info)
+    if (kept) return kept
+    const file = flagValue(info.argv, '--token-file')
+    if (file) {
+      try {
+        return readTokenFile(resolve(info.cwd, file)).token
+      } catch {
+        return null
+      }
+    }
+    // A gateway of an older version recorded the --token value itself.
+    const given = flagValue(info.argv, '--token')
+    if (given && given !== '***') return given
+  }
   try {
     return applyGatewayOverrides(loadConfig(paths.configPath, process.env).config, process.env).gateway.auth.token
   } catch {
@@ -62,9 +100,27 @@ export function effectiveToken(paths: Paths, info: LockInfo | null): string | nu
   }
 }
 
-/** Starts a gateway in the background with a recorded command line. */
-export function spawnDetached(info: Pick<LockInfo, 'execPath' | 'argv' | 'cwd'>) {
-  const child = spawn(info.execPath, info.argv, { detached: true, stdio: 'ignore', cwd: info.cwd, env: process.env })
+/**
+ * What a restart needs to start the gateway of `info` again with the same token: the token it keeps beside
+ * its lock, if any. Read before the gateway stops (its kept token goes with its lock). A gateway whose lock
+ * says `--token ***` but whose token cannot be found is not restarted: it would come back without it.
+ */
+export function tokenForRestart(lockPath: string, info: LockInfo): string | null {
+  const kept = readKeptToken(lockPath, info)
+  if (!kept && flagValue(info.argv, '--token') === '***') {
+    throw new CliError(`The gateway (pid ${info.pid}) was started with --token, and its token cannot be read back; stop it and start it again with --token-file PATH or XOPCBOT_GATEWAY_TOKEN.`)
+  }
+  return kept
+}
+
+/**
+ * Starts a gateway in the background with a recorded command line. A kept token (see tokenForRestart) goes
+ * through the environment, never on the command line, where other users could read it.
+ */
+export function spawnDetached(info: Pick<LockInfo, 'execPath' | 'argv' | 'cwd'>, token: string | null = null) {
+  const argv = token ? withoutTokenArgs(info.argv) : info.argv
+  const env = token ? { ...process.env, XOPCBOT_GATEWAY_TOKEN: token } : process.env
+  const child = spawn(info.execPath, argv, { detached: true, stdio: 'ignore', cwd: info.cwd, env })
   child.unref()
   return child
 }
@@ -74,7 +130,7 @@ export async function waitForGateway(lockPath: string, accept: (info: LockInfo) 
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     const info = readLock(lockPath)
-    if (info && accept(info) && isSameProcessAlive(info.pid, info.startTime)) {
+    if (info && accept(info) && identify(info).kind === 'gateway') {
       if ((await healthOf(info)).state === 'healthy') return info
     }
     await Bun.sleep(50)

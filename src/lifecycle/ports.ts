@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { pidExists, waitForExit } from './process'
+import { pidExists, readCommandLine, maskTokenText, signalGateway, waitForExit, waitForPidExit, type GatewayIdentity } from './process'
 
 function run(command: string[]): string | null {
   try {
@@ -73,13 +73,9 @@ export function findListeners(port: number, platform: NodeJS.Platform = process.
   return platform === 'linux' ? [...new Set(procScan(port))] : []
 }
 
-/** The command line of a process, for reports. */
+/** The command line of a process, for reports (a `--token` value masked). */
 export function describeProcess(pid: number): string {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ')
-    if (cmdline) return cmdline
-  } catch {}
-  return run(['ps', '-o', 'command=', '-p', String(pid)])?.trim() || '(unknown command)'
+  return maskTokenText(readCommandLine(pid)?.text || '(unknown command)')
 }
 
 function ownerUid(pid: number): number | null {
@@ -117,16 +113,25 @@ export interface Killed {
   signal: 'SIGTERM' | 'SIGKILL'
 }
 
-/** SIGTERM, 700 ms, then SIGKILL if it is still there (SPEC §5.4). */
-export async function terminate(pid: number, startTime: string | null, graceMs = 700): Promise<Killed['signal']> {
-  try {
-    process.kill(pid, 'SIGTERM')
-  } catch {}
-  if (await waitForExit(pid, startTime, graceMs)) return 'SIGTERM'
-  try {
-    process.kill(pid, 'SIGKILL')
-  } catch {}
-  await waitForExit(pid, startTime, 5000)
+/**
+ * SIGTERM, 700 ms, then SIGKILL if it is still there (SPEC §5.4). With the lock of a gateway, each signal goes
+ * only while its PID is verified to be that gateway (SPEC §7); null when nothing was sent.
+ */
+export async function terminate(pid: number, lock: GatewayIdentity | null, graceMs = 700): Promise<Killed['signal'] | null> {
+  const send = (signal: Killed['signal']) => {
+    try {
+      if (lock) return signalGateway(lock, signal).kind === 'gateway'
+      process.kill(pid, signal)
+    } catch {
+      return !lock
+    }
+    return true
+  }
+  const gone = (ms: number) => (lock ? waitForExit(lock, ms) : waitForPidExit(pid, ms))
+  if (!send('SIGTERM')) return null
+  if (await gone(graceMs)) return 'SIGTERM'
+  if (!send('SIGKILL')) return 'SIGTERM'
+  await gone(5000)
   return 'SIGKILL'
 }
 
@@ -145,7 +150,7 @@ export async function freeThePort(host: string, port: number): Promise<{ killed:
       refused.push({ pid, command, reason })
       continue
     }
-    killed.push({ pid, command, signal: await terminate(pid, null) })
+    killed.push({ pid, command, signal: (await terminate(pid, null))! })
   }
   if (killed.length) {
     const deadline = Date.now() + 5000

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { applyGatewayOverrides, type GatewayFlags } from '../config/settings'
+import { applyGatewayOverrides, readableByOthers, readTokenFile, tokenSource, type GatewayFlags } from '../config/settings'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Env } from '../config/paths'
 import type { Config } from '../config/schema'
@@ -7,16 +7,16 @@ import { displayUrl, maskToken } from '../cli/output'
 import { CliError, ExitCode } from '../errors'
 import { VERSION } from '../version'
 import { Gateway } from './gateway'
-import { GatewayLock, inspectLock, lockPathFor, readLock, type LockInfo } from './lock'
+import { GatewayLock, inspectLock, lockPathFor, maskTokenArgs, otherProgramMessage, readLock, withoutTokenArgs, type LockInfo } from './lock'
 import { freeThePort, terminate } from './ports'
-import { isSameProcessAlive, selfCommand } from './process'
+import { identify, selfCommand } from './process'
 
 export interface RunOptions {
   env: Env
   configFlag?: string | undefined
   flags: GatewayFlags
   force?: boolean
-  /** the arguments after the executable (and entry file), recorded so that a restart repeats them */
+  /** the arguments after the executable (and entry file), recorded (a --token value masked) so that a restart repeats them */
   argv: string[]
   /** set by service entries that cannot set environment variables (Windows tasks): like XOPCBOT_SERVICE_MARKER */
   serviceMarker?: string | undefined
@@ -25,7 +25,18 @@ export interface RunOptions {
 
 type Event = { kind: 'stop'; reason: string } | { kind: 'restart'; reason: string }
 
-function banner(gateway: Gateway, configPath: string, configExists: boolean): string[] {
+/** Warnings about how the token was passed: on the command line anyone on the machine can read it (ps). */
+function tokenWarnings(flags: GatewayFlags): string[] {
+  if (flags.token !== undefined) {
+    return ['⚠️ The token was given with --token: other users of this machine can see it in the process list (ps). Pass it with --token-file PATH or XOPCBOT_GATEWAY_TOKEN instead.']
+  }
+  if (flags.tokenFile !== undefined && readableByOthers(readTokenFile(flags.tokenFile).mode)) {
+    return [`⚠️ The token file ${flags.tokenFile} can be read by other users; make it private: chmod 600 ${flags.tokenFile}`]
+  }
+  return []
+}
+
+function banner(gateway: Gateway, configPath: string, configExists: boolean, warnings: string[]): string[] {
   const { host } = gateway.options.config.gateway
   const token = gateway.token
   return [
@@ -36,6 +47,7 @@ function banner(gateway: Gateway, configPath: string, configExists: boolean): st
     `URL: ${displayUrl(host, gateway.port)}`,
     `Token: ${token ? maskToken(token) : '(none: only requests from this machine are accepted)'}`,
     `Config: ${configPath}${configExists ? '' : ' (not found: using defaults)'}`,
+    ...warnings,
     'Press Ctrl+C to stop',
   ]
 }
@@ -64,7 +76,7 @@ async function waitForSuccessor(lockPath: string, oldPid: number, child: { exitC
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline && child.exitCode === null) {
     const info = readLock(lockPath)
-    if (info && info.pid !== oldPid && isSameProcessAlive(info.pid, info.startTime)) {
+    if (info && info.pid !== oldPid && identify(info).kind === 'gateway') {
       const url = displayUrl(info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host, info.port)
       const healthy = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
         .then((r) => r.ok)
@@ -95,6 +107,10 @@ export async function runGateway(options: RunOptions): Promise<number> {
   const supervised = !!env.XOPCBOT_SERVICE_MARKER || !!options.serviceMarker
   const allowSigusr1Restart = env.XOPCBOT_ALLOW_SIGUSR1_RESTART === '1' || !!options.serviceMarker
   const respawn = !supervised && env.XOPCBOT_NO_RESPAWN !== '1'
+  // A token given by --token or the environment is in no file: the gateway keeps it beside its lock
+  // (0600) for status, token and restart, since the lock records only "--token ***".
+  const source = tokenSource(env, options.flags)
+  const tokenToKeep = (c: Config) => (source === 'flag' || source === 'env' ? c.gateway.auth.token : null)
 
   if (options.force) await forceStart(lockPath, config, print)
 
@@ -105,14 +121,20 @@ export async function runGateway(options: RunOptions): Promise<number> {
     port: c.gateway.port,
     version: VERSION,
     execPath: command[0]!,
-    argv: [...command.slice(1), ...options.argv],
+    argv: [...command.slice(1), ...maskTokenArgs(options.argv)],
     cwd: process.cwd(),
     supervised,
     allowSigusr1Restart,
     respawn,
     restarts: 0,
   })
-  let lock = GatewayLock.acquire(lockPath, lockFields(config))
+  const takeLock = (c: Config) => {
+    const taken = GatewayLock.acquire(lockPath, lockFields(c))
+    taken.keepToken(tokenToKeep(c))
+    return taken
+  }
+  const warnings = tokenWarnings(options.flags)
+  let lock = takeLock(config)
 
   const events = new Events()
   let gateway: Gateway
@@ -137,7 +159,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
     lock.release()
     throw error
   }
-  for (const line of banner(gateway, paths.configPath, exists)) print(line)
+  for (const line of banner(gateway, paths.configPath, exists, warnings)) print(line)
 
   let stopping = false
   const onStopSignal = (signal: NodeJS.Signals) => {
@@ -194,8 +216,11 @@ export async function runGateway(options: RunOptions): Promise<number> {
         stopping = true
         await gateway.stop(`${event.reason}: handing over to a new process`)
         lock.release()
-        const [exe, ...args] = [command[0]!, ...command.slice(1), ...options.argv]
-        const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: process.env, cwd: process.cwd() })
+        // A --token value goes to the successor through its environment, not its command line (ps).
+        const flagToken = source === 'flag' ? next.gateway.auth.token : null
+        const [exe, ...args] = [command[0]!, ...command.slice(1), ...(flagToken ? withoutTokenArgs(options.argv) : options.argv)]
+        const childEnv = flagToken ? { ...process.env, XOPCBOT_GATEWAY_TOKEN: flagToken } : process.env
+        const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: childEnv, cwd: process.cwd() })
         child.unref()
         const successor = await waitForSuccessor(lockPath, process.pid, child, 20_000)
         if (successor) {
@@ -204,7 +229,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
         }
         // The successor did not come up: kill what is left of it and carry on in this process.
         if (child.pid && child.exitCode === null) await terminate(child.pid, null)
-        lock = GatewayLock.acquire(lockPath, lockFields(next))
+        lock = takeLock(next)
         gateway = startGateway(next)
         stopping = false
         gateway.log.error('the new process did not become healthy within 20 s; restarted in this process instead')
@@ -233,9 +258,10 @@ export async function runGateway(options: RunOptions): Promise<number> {
 async function forceStart(lockPath: string, config: Config, print: (line: string) => void) {
   const state = inspectLock(lockPath)
   if (state.state === 'running' && state.info.pid !== process.pid) {
-    const signal = await terminate(state.info.pid, state.info.startTime)
-    print(`🔪 Stopped the running gateway (pid ${state.info.pid}, port ${state.info.port}) with ${signal}`)
+    const signal = await terminate(state.info.pid, state.info)
+    if (signal) print(`🔪 Stopped the running gateway (pid ${state.info.pid}, port ${state.info.port}) with ${signal}`)
   }
+  if (state.state === 'stale' && state.info && state.other) print(`⚠️ ${otherProgramMessage(state.info, state.other)}`)
   const { killed, refused } = await freeThePort(config.gateway.host, config.gateway.port)
   for (const k of killed) print(`🔪 Killed pid ${k.pid} (${k.command}) with ${k.signal}; port ${config.gateway.port} is free`)
   if (refused.length) {
