@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { AuthFailureLimiter, isLoopbackAddress, isLoopbackHost, tokensMatch } from '../src/server/auth'
+import { AuthFailureLimiter, authModeFor, isLoopbackAddress, isLoopbackHost, tokensMatch } from '../src/server/auth'
+import { pathOf, refusalOf } from '../src/server/request-gate'
 import { makeApp, request } from './helpers/app'
 
 const TOKEN = 'the-right-token-0123456789'
@@ -99,7 +100,7 @@ describe('with a token configured', () => {
     expect((await app.handle(request('/api/status', { headers: { authorization: 'Bearer a-brand-new-token-value' } }))).status).toBe(200)
   })
 
-  test('repeated failures from one address → 429 with Retry-After, even for the right token; other addresses unaffected', async () => {
+  test('repeated failures from one address → 429 with Retry-After for wrong tokens; the right token is never locked out', async () => {
     let now = 1_000_000
     const limiter = new AuthFailureLimiter({ maxFailures: 5, windowMs: 60_000, now: () => now })
     let peer = '192.0.2.10'
@@ -110,7 +111,10 @@ describe('with a token configured', () => {
     expect(limited.status).toBe(429)
     expect(limited.headers.get('retry-after')).toBe('60')
     expect((await errorOf(limited)).code).toBe('RATE_LIMITED')
-    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(429)
+    // A missing token counts as a guess too, while the owner's correct token still gets in.
+    expect((await app.handle(request('/api/status'))).status).toBe(429)
+    expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
+    expect((await wrong()).status).toBe(429)
     peer = '192.0.2.11'
     expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
     peer = '192.0.2.10'
@@ -172,5 +176,41 @@ describe('auth helpers', () => {
     expect(tokensMatch(TOKEN.slice(0, -1), TOKEN)).toBe(false)
     expect(tokensMatch(TOKEN + 'x', TOKEN)).toBe(false)
     expect(tokensMatch('', TOKEN)).toBe(false)
+  })
+})
+
+describe('the request gate and the auth map', () => {
+  const withHost = (host: string | null, url = 'http://localhost/api/status') => {
+    const headers = new Headers()
+    if (host !== null) headers.set('host', host)
+    return { url, headers } as unknown as Request
+  }
+
+  test('a Host that is not one valid authority is refused; a relative URL (HTTP/1.0 without Host) too', () => {
+    for (const host of ['x@y', 'a b', '', '[zz]', 'localhost/x', 'localhost:99999', 'localhost:', 'a, b', '127.0.0.1:80, evil', '-lead']) {
+      expect(refusalOf(withHost(host)), host).not.toBeNull()
+    }
+    expect(refusalOf(withHost(null, '/api/logs'))).toContain('Host header is missing')
+    expect(refusalOf(withHost('x@y', '/api/logs'))).not.toBeNull()
+    for (const host of ['localhost', 'localhost:18790', '127.0.0.1:1', '[::1]:18790', 'a', 'my-box.lan', 'xn--bcher-kva.example']) {
+      expect(refusalOf(withHost(host, `http://${host}/api/status`)), host).toBeNull()
+    }
+    // Built in this process (app.handle): the URL carries the authority.
+    expect(refusalOf(withHost(null))).toBeNull()
+  })
+
+  test('pathOf gives the routed path for absolute and relative URLs alike', () => {
+    expect(pathOf('http://a/health/api/logs?x=1')).toBe('/health/api/logs')
+    expect(pathOf('http://localhost:18790/api/logs')).toBe('/api/logs')
+    expect(pathOf('/api/logs?q=1')).toBe('/api/logs')
+    expect(pathOf('http://localhost')).toBe('/')
+  })
+
+  test('auth is closed by default: only plainly spelled public paths are public; /api/logs in any spelling needs the token', () => {
+    for (const path of ['/health', '/openapi.json', '/api/webhook/myapp', '/_control/stop']) expect(authModeFor(path), path).toBe('none')
+    for (const path of ['/api/logs', '/api/logs/', '/API/LOGS', '/api/%6cogs', '//api//logs', '/api/logs/stream', '/api/logsx']) expect(authModeFor(path), path).toBe('token')
+    for (const path of ['/api/status', '/v1/models', '/', '/nope', '/health/', '/health/../api/status', '/api/webhook/%2e%2e', '/api/webhook/a/b', '/HEALTH', '/_test/slow']) {
+      expect(authModeFor(path), path).toBe('default')
+    }
   })
 })

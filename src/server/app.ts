@@ -4,6 +4,7 @@ import type { Agent } from '../agent/agent'
 import type { SessionStore } from '../agent/sessions'
 import type { InboundQueue } from '../channels/inbound'
 import type { ChannelManager } from '../channels/manager'
+import type { PairingStore } from '../channels/pairing'
 import type { CronService } from '../cron/service'
 import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
@@ -17,8 +18,10 @@ import { errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { logRoutes } from './logs-routes'
 import { openAiRoutes } from './openai-routes'
+import { pairingRoutes } from './pairing-routes'
 import { openApiDocument } from './openapi'
 import { InFlight } from './in-flight'
+import { pathOf, refusalError, refusalOf } from './request-gate'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
@@ -57,29 +60,15 @@ export interface AppDeps {
   syncTimeoutMs?: number
   /** scheduled jobs; without it the cron routes are not mounted */
   cron?: CronService
+  /** approved chat senders and pending pairing codes; without it the pairing routes are not mounted */
+  pairing?: PairingStore
   /** agent.model, for /api/status */
   modelName?: string
+  /** removes every configured secret from a text (error messages leave through it) */
+  redact?: (text: string) => string
   /** the log file, for /api/logs, and how to write out what is buffered */
   logFile?: string
   flushLogs?: () => void
-}
-
-/** Path of a request URL without parsing it whole (this runs on every request). */
-function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2)
-  if (start < 0) return '/'
-  const query = url.indexOf('?', start)
-  return query < 0 ? url.slice(start) : url.slice(start, query)
-}
-
-/** The form used to decide auth: percent-decoded, repeated slashes folded, so no other spelling of a path slips past. */
-function normalisedPath(path: string): string {
-  if (!path.includes('%') && !path.includes('//')) return path
-  let decoded = path
-  try {
-    decoded = decodeURIComponent(path)
-  } catch {}
-  return decoded.replace(/\/{2,}/g, '/')
 }
 
 /**
@@ -94,13 +83,18 @@ export function createApp(deps: AppDeps) {
   const inFlight = deps.inFlight ?? new InFlight()
 
   let document: unknown = null
-  const app = new Elysia()
-    .use(errorHandler(deps.log))
+  // Elysia's default assumes every host is at least 4 characters long ("http://a.bc") and reads the path
+  // from index 11 of the URL: with `Host: a`, "/health/api/logs" would be routed as "/api/logs".
+  const app = new Elysia({ handler: { standardHostname: false } })
+    .use(errorHandler(deps.log, deps.redact))
     .onRequest(function prepareRequest({ request, set, server }) {
       const id = requestIdFor(request)
       const path = pathOf(request.url)
       set.headers['x-request-id'] = id
       recordRequest(request, { id, path, start: performance.now() })
+      // The request gate (SPEC §7): before CORS, draining, the in-flight count and auth.
+      const refusal = refusalOf(request)
+      if (refusal !== null) throw refusalError(refusal)
       if (corsOrigins.size > 0) {
         const origin = request.headers.get('origin')
         const cors = corsHeaders(origin, corsOrigins)
@@ -113,7 +107,7 @@ export function createApp(deps: AppDeps) {
       }
       if (deps.isDraining() && path !== '/health') throw new AppError('UNAVAILABLE', 'the gateway is shutting down; retry in a moment')
       inFlight.admit(request)
-      const mode = authModeFor(normalisedPath(path))
+      const mode = authModeFor(path)
       if (mode !== 'none') {
         authorize(request, mode, {
           token: deps.token,
@@ -152,6 +146,7 @@ export function createApp(deps: AppDeps) {
         : new Elysia({ name: 'messages-off' }),
     )
     .use(deps.cron ? cronRoutes(deps.cron) : new Elysia({ name: 'cron-off' }))
+    .use(deps.pairing ? pairingRoutes({ store: deps.pairing, channels: deps.channels, log: deps.log }) : new Elysia({ name: 'pairing-off' }))
     .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}) }) : new Elysia({ name: 'logs-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors'
+import { authorityOf } from './request-gate'
 
 export interface AuthOptions {
   /** The current API token, read on every request so a rotated token applies at once. */
@@ -67,50 +68,78 @@ export class AuthFailureLimiter {
 
 const HOW_TO_SET = 'set gateway.auth.token in the config (or XOPCBOT_GATEWAY_TOKEN) and send "Authorization: Bearer <token>"'
 
+/** The host name of a Host header that passed the request gate: brackets of an IPv6 literal kept, port dropped. */
+export function hostnameOf(host: string): string {
+  if (host.charCodeAt(0) === 0x5b) return host.slice(0, host.indexOf(']') + 1)
+  const colon = host.indexOf(':')
+  return colon < 0 ? host : host.slice(0, colon)
+}
+
 /**
  * Decides whether a request may use an /api route (SPEC §7). `mode` "token" always needs the token
  * (used by /api/logs); "default" lets loopback clients in when no token is configured.
+ *
+ * A correct token is always accepted, whatever other clients of the same address did: the limiter answers
+ * wrong guesses only (429 once an address has failed too often), so nobody can lock the owner out.
  */
 export function authorize(request: Request, mode: 'default' | 'token', options: AuthOptions): void {
   const expected = options.token()
-  const address = options.peerAddress(request) ?? 'unknown'
   const header = request.headers.get('authorization')
 
   if (expected) {
+    const match = header === null ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+    if (match && tokensMatch(match[1]!, expected)) return
+    const address = options.peerAddress(request) ?? 'unknown'
     const limited = options.limiter.retryAfter(address)
     if (limited > 0) {
       throw new AppError('RATE_LIMITED', `too many failed authentication attempts from this address; try again in ${limited} s`, {
         headers: { 'retry-after': String(limited) },
       })
     }
-    if (!header) throw new AppError('UNAUTHORIZED', `missing API token: send "Authorization: Bearer <token>"`)
-    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
+    if (header === null) throw new AppError('UNAUTHORIZED', `missing API token: send "Authorization: Bearer <token>"`)
     if (!match) throw new AppError('UNAUTHORIZED', 'the Authorization header must be "Bearer <token>"')
-    if (!tokensMatch(match[1]!, expected)) {
-      options.limiter.fail(address)
-      throw new AppError('UNAUTHORIZED', 'invalid API token')
-    }
-    return
+    options.limiter.fail(address)
+    throw new AppError('UNAUTHORIZED', 'invalid API token')
   }
 
   if (mode === 'token') throw new AppError('UNAUTHORIZED', `this endpoint always needs an API token, and none is configured: ${HOW_TO_SET}`)
-  if (!isLoopbackAddress(address)) {
+  if (!isLoopbackAddress(options.peerAddress(request))) {
     throw new AppError('UNAUTHORIZED', `no API token is configured, so only requests from this machine are accepted: ${HOW_TO_SET}`)
   }
-  const hostname = new URL(request.url).hostname
+  const hostname = hostnameOf(authorityOf(request))
   if (!isLoopbackHost(hostname)) {
     throw new AppError('UNAUTHORIZED', `requests without a token must be addressed to localhost, not ${JSON.stringify(hostname)} (DNS-rebinding guard): use http://localhost:<port> or ${HOW_TO_SET}`)
   }
 }
 
+export type AuthMode = 'default' | 'token' | 'none'
+
+/** Paths whose spelling is plain enough to be matched literally; anything else is never public. */
+const PLAIN_PATH = /^[A-Za-z0-9/_.-]+$/
+const WEBHOOK_PATH = /^\/api\/webhook\/[a-z0-9_-]{1,32}$/
+
+/** Percent-decoded (where valid), repeated slashes folded, lower case: no spelling of /api/logs slips past. */
+function folded(path: string): string {
+  let out = path
+  if (out.includes('%')) {
+    try {
+      out = decodeURIComponent(out)
+    } catch {}
+  }
+  return out.replace(/\/{2,}/g, '/').toLowerCase()
+}
+
 /**
- * Which routes need what (SPEC §7), in one place so that a new route cannot forget it: everything under
- * /api/ and /v1/ is protected, /api/logs always needs the token, webhook routes verify their own
- * channel signatures, and everything else (/health, /openapi.json) is public.
+ * Which requests need what (SPEC §7), decided on the path the router routes and closed by default, so that
+ * a new route cannot forget it: /health, /openapi.json, the webhook routes (they verify their channel's own
+ * signature) and the local control routes (the lock's nonce) are public when spelled plainly; /api/logs in
+ * any spelling always needs the token; everything else — every /api and /v1 route, and unknown paths —
+ * needs the token, or loopback when none is configured.
  */
-export function authModeFor(pathname: string): 'default' | 'token' | 'none' {
-  if (pathname === '/api/logs' || pathname.startsWith('/api/logs/')) return 'token'
-  if (pathname.startsWith('/api/webhook/')) return 'none'
-  if (pathname === '/api' || pathname.startsWith('/api/') || pathname === '/v1' || pathname.startsWith('/v1/')) return 'default'
-  return 'none'
+export function authModeFor(path: string): AuthMode {
+  if (folded(path).startsWith('/api/logs')) return 'token'
+  if (!PLAIN_PATH.test(path) || path.includes('/.')) return 'default'
+  if (path === '/health' || path === '/openapi.json') return 'none'
+  if (WEBHOOK_PATH.test(path) || path.startsWith('/_control/')) return 'none'
+  return 'default'
 }

@@ -4,6 +4,7 @@ import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { describeIssues } from '../validation'
 import { factsOf } from './request-id'
+import { pathOf } from './request-gate'
 
 /** The zod issues behind one of Elysia's validation errors, as sentences that name the field. */
 function describeValidation(error: ValidationError): string {
@@ -43,22 +44,37 @@ export function toAppError(code: string | number, error: unknown, request: Reque
   }
   if (typeof code === 'string' && code in ELYSIA_CODES) {
     const mapped = ELYSIA_CODES[code]!
-    const message = mapped === 'NOT_FOUND' ? `no route for ${request.method} ${new URL(request.url).pathname}` : 'the request could not be parsed'
+    const message = mapped === 'NOT_FOUND' ? `no route for ${request.method} ${pathOf(request.url)}` : 'the request could not be parsed'
     return { appError: new AppError(mapped, message), unexpected: false }
   }
   return { appError: new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log'), unexpected: true }
 }
 
+const INTERNAL = new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
+
 /**
  * Registered first and globally: every error, Elysia's own included, leaves as
- * `{ error: { code, message } }` (SPEC §6). Details of unexpected errors go to the log only.
+ * `{ error: { code, message } }` (SPEC §6), its message stripped of every configured secret. Details of
+ * unexpected errors go to the log only. It never throws: a throwing error handler would make Elysia answer
+ * a plain-text 500 and skip the after-response hook that ends the request's in-flight count.
  */
-export function errorHandler(log: Logger) {
+export function errorHandler(log: Logger, redact: (text: string) => string = (text) => text) {
+  const httpLog = log.withTag('http')
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, function sendErrorEnvelope({ code, error, request, set }) {
-    const { appError, unexpected } = toAppError(code, error, request)
-    if (unexpected) log.withTag('http').error('unexpected error', { requestId: factsOf(request)?.id, method: request.method, path: new URL(request.url).pathname, err: error })
+    let appError = INTERNAL
+    try {
+      const mapped = toAppError(code, error, request)
+      appError = mapped.appError
+      if (mapped.unexpected) {
+        httpLog.error('unexpected error', { requestId: factsOf(request)?.id, method: request.method, path: factsOf(request)?.path ?? pathOf(request.url), err: error })
+      }
+    } catch (failure) {
+      try {
+        httpLog.error('the error handler failed', { err: failure })
+      } catch {}
+    }
     set.status = appError.status
     Object.assign(set.headers, appError.headers)
-    return appError.toJSON()
+    return { error: { code: appError.code, message: redact(appError.message) } }
   })
 }
