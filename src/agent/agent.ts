@@ -68,7 +68,15 @@ export class Agent {
   private pending = 0
 
   constructor(
-    private readonly deps: { config: Config; env: Env; store: SessionStore; log: Logger; tools?: AgentTool[] },
+    private readonly deps: {
+      config: Config
+      env: Env
+      store: SessionStore
+      log: Logger
+      tools?: AgentTool[]
+      /** strips configured secrets from provider texts that end up in error messages */
+      redact?: (text: string) => string
+    },
   ) {
     this.model = resolveModel(deps.config, deps.env)
     this.available = deps.tools ?? [timeTool(deps.config.cron.timezone)]
@@ -164,6 +172,11 @@ export class Agent {
     return this.sdk
   }
 
+  /** A provider's text for an error message: every configured secret removed first, then shortened. */
+  private clip(text: string | undefined): string {
+    return snippet(this.deps.redact ? this.deps.redact(text ?? '') : text)
+  }
+
   private describeFailure(ai: typeof import('ai'), error: unknown, context: { timedOut: boolean; cancelled: boolean; provider: string; baseURL: string }): AppError {
     if (error instanceof AppError) return error
     const { agent } = this.deps.config
@@ -174,16 +187,16 @@ export class Agent {
     const tries = RetryError.isInstance(error) ? ` (after ${agent.maxRetries + 1} attempts)` : ''
     if (APICallError.isInstance(cause)) {
       const status = cause.statusCode
-      if (status === undefined) return new AppError('AGENT_ERROR', `cannot reach the model provider "${context.provider}" at ${context.baseURL}: ${snippet((cause.cause as Error)?.message ?? cause.message)}${tries}`)
-      if (status >= 200 && status < 300) return new AppError('AGENT_ERROR', `the model provider "${context.provider}" sent a reply that could not be understood: ${snippet(cause.message)}`)
+      if (status === undefined) return new AppError('AGENT_ERROR', `cannot reach the model provider "${context.provider}" at ${context.baseURL}: ${this.clip((cause.cause as Error)?.message ?? cause.message)}${tries}`)
+      if (status >= 200 && status < 300) return new AppError('AGENT_ERROR', `the model provider "${context.provider}" sent a reply that could not be understood: ${this.clip(cause.message)}`)
       if (status === 401 || status === 403) return new AppError('AGENT_ERROR', `the model provider "${context.provider}" refused the API key (HTTP ${status}); check providers.${context.provider}.apiKey`)
       if (status === 429) return new AppError('AGENT_ERROR', `the model provider "${context.provider}" is rate-limiting requests (HTTP 429)${tries}; try again later`)
-      return new AppError('AGENT_ERROR', `the model provider "${context.provider}" answered HTTP ${status}${tries}: ${snippet(cause.responseBody) || cause.message}`)
+      return new AppError('AGENT_ERROR', `the model provider "${context.provider}" answered HTTP ${status}${tries}: ${this.clip(cause.responseBody) || cause.message}`)
     }
     const message = cause instanceof Error ? cause.message : String(cause)
     if (cause instanceof Error && /JSON|parse|validation|type/i.test(`${cause.name} ${message}`)) {
-      return new AppError('AGENT_ERROR', `the model provider "${context.provider}" sent a reply that could not be understood: ${snippet(message)}`)
+      return new AppError('AGENT_ERROR', `the model provider "${context.provider}" sent a reply that could not be understood: ${this.clip(message)}`)
     }
-    return new AppError('AGENT_ERROR', `the model call failed: ${snippet(message)}`)
+    return new AppError('AGENT_ERROR', `the model call failed: ${this.clip(message)}`)
   }
 }

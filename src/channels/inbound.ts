@@ -65,7 +65,14 @@ export class InboundQueue {
   private readonly log: Logger
 
   constructor(
-    private readonly deps: { db: Database; agent: Agent; channel: (name: string) => Channel | undefined; log: Logger },
+    private readonly deps: {
+      db: Database
+      agent: Agent
+      channel: (name: string) => Channel | undefined
+      log: Logger
+      /** strips configured secrets from error texts before they are stored */
+      redact?: (text: string) => string
+    },
   ) {
     this.log = deps.log.withTag('inbound')
   }
@@ -162,7 +169,7 @@ export class InboundQueue {
   private setState(id: string, state: StoredState, fields: { reply?: string; error?: string; delivered_id?: string } = {}) {
     this.deps.db
       .query('UPDATE inbound_messages SET state = $state, reply = COALESCE($reply, reply), error = $error, delivered_id = COALESCE($delivered_id, delivered_id), updated_at = $now WHERE id = $id')
-      .run({ id, state, reply: fields.reply ?? null, error: fields.error ?? null, delivered_id: fields.delivered_id ?? null, now: new Date().toISOString() })
+      .run({ id, state, reply: fields.reply ?? null, error: fields.error === undefined ? null : (this.deps.redact?.(fields.error) ?? fields.error), delivered_id: fields.delivered_id ?? null, now: new Date().toISOString() })
     if (FINAL.has(state)) {
       const message = this.get(id)!
       for (const waiter of [...(this.waiters.get(id) ?? [])]) waiter(message)

@@ -88,7 +88,15 @@ export class CronService {
   private readonly log: Logger
 
   constructor(
-    private readonly deps: { db: Database; agent: Agent; channel: (name: string) => Channel | undefined; log: Logger; defaultTimezone: string },
+    private readonly deps: {
+      db: Database
+      agent: Agent
+      channel: (name: string) => Channel | undefined
+      log: Logger
+      defaultTimezone: string
+      /** strips configured secrets from error texts before they are stored */
+      redact?: (text: string) => string
+    },
   ) {
     this.log = deps.log.withTag('cron')
   }
@@ -321,7 +329,7 @@ export class CronService {
       db.query(`UPDATE cron_runs SET status = 'ok', reply = $reply, finished_at = $now WHERE id = $id`).run({ id: runId, reply, now: new Date().toISOString() })
       this.log.info('job ran', { job: job.id, run: runId, trigger })
     } catch (error) {
-      const message = (error as Error).message
+      const message = this.deps.redact ? this.deps.redact((error as Error).message) : (error as Error).message
       try {
         db.query(`UPDATE cron_runs SET status = 'failed', error = $error, finished_at = $now WHERE id = $id`).run({ id: runId, error: message, now: new Date().toISOString() })
       } catch {}

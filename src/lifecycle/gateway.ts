@@ -7,14 +7,17 @@ import { cronTool, sendMessageTool, timeTool } from '../agent/tools'
 import { CronService } from '../cron/service'
 import { InboundQueue } from '../channels/inbound'
 import { ChannelManager } from '../channels/manager'
+import { PairingStore } from '../channels/pairing'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
-import { secretsOf } from '../logging/redact'
+import { Redactor, secretsOf } from '../logging/redact'
+import { PRESETS } from '../agent/providers'
 import { createApp, type App } from '../server/app'
 import type { GatewayControl } from '../server/control'
 import { InFlight } from '../server/in-flight'
 import { listen } from '../server/listen'
 import { openDatabase, StateStore } from '../storage/db'
+import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/files'
 import { VERSION } from '../version'
 import { withTimeout } from './timeout'
@@ -45,6 +48,9 @@ export class Gateway {
   app: App | null = null
   private currentToken: string | null
   private readonly inFlight = new InFlight()
+  /** the one redaction of every configured secret: log lines, API errors and stored errors pass through it */
+  private readonly redactor = new Redactor()
+  private readonly redact = (text: string) => this.redactor.text(text)
   private agent: Agent | null = null
   private queue: InboundQueue | null = null
   private channels: ChannelManager | null = null
@@ -70,18 +76,24 @@ export class Gateway {
   /** Applies a new API token at once: the next request is checked against it, and logs redact it. */
   setToken(token: string | null) {
     this.currentToken = token
-    this.logger?.redactor.setSecrets([...secretsOf(this.options.config), ...(token ? [token] : [])])
+    this.redactor.setSecrets([...this.secrets(), ...(token ? [token] : [])])
+  }
+
+  private secrets(): string[] {
+    const keyVars = Object.values(PRESETS).flatMap((preset) => (preset.keyVar ? [preset.keyVar] : []))
+    return secretsOf(this.options.config, this.options.env ?? process.env, keyVars)
   }
 
   start() {
     const { config, configPath } = this.options
     ensurePrivateDir(this.dataDir)
+    this.redactor.setSecrets([...this.secrets(), ...(this.currentToken ? [this.currentToken] : [])])
     this.logger = createLogger({
+      redactor: this.redactor,
       level: config.logging.level,
       console: this.options.console ?? true,
       file: { path: logFileOf(config, this.dataDir), maxBytes: config.logging.maxFileBytes, maxFiles: config.logging.maxFiles },
     })
-    this.logger.redactor.setSecrets(secretsOf(config))
     try {
       this.db = openDatabase(databasePathOf(this.dataDir))
       const db = this.db
@@ -92,17 +104,21 @@ export class Gateway {
         env: this.options.env ?? process.env,
         store: sessions,
         log: this.log,
+        redact: this.redact,
         tools: [timeTool(config.cron.timezone), sendMessageTool(sendTo), cronTool(() => this.cron!)],
       })
-      const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log })
+      const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, redact: this.redact })
       this.queue = queue
+      const pairing = new PairingStore(db)
       this.channels = new ChannelManager(config.channels, {
         accept: (message, source) => queue.accept(message, source),
         acceptAll: (messages, source, alongside) => queue.acceptAll(messages, source, alongside),
         state: new StateStore(db),
+        pairing,
+        webhookEvents: new WebhookEventLog(db),
         log: this.log,
       })
-      this.cron = new CronService({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, defaultTimezone: config.cron.timezone })
+      this.cron = new CronService({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, defaultTimezone: config.cron.timezone, redact: this.redact })
       const app = (this.app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
@@ -122,9 +138,11 @@ export class Gateway {
         queue,
         syncTimeoutMs: config.agent.timeoutMs + 30_000,
         cron: this.cron,
+        pairing,
         modelName: config.agent.model,
         logFile: logFileOf(config, this.dataDir),
         flushLogs: () => this.logger?.file?.flush(),
+        redact: this.redact,
       }))
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15

@@ -81,6 +81,8 @@ export interface LoggerOptions {
   level: LogLevelName
   file?: { path: string; maxBytes: number; maxFiles: number } | null
   console?: boolean
+  /** the one redactor of the gateway (shared with the API's error envelope and the stored records) */
+  redactor?: Redactor
 }
 
 /**
@@ -88,7 +90,7 @@ export interface LoggerOptions {
  * because consola's default throttle drops repeated identical lines, which a log file must not do.
  */
 export function createLogger(options: LoggerOptions): GatewayLogger {
-  const redactor = new Redactor()
+  const redactor = options.redactor ?? new Redactor()
   const file = options.file ? new RotatingFile(options.file.path, { maxBytes: options.file.maxBytes, maxFiles: options.file.maxFiles }) : null
   const log: Logger = createConsola({ level: levelNumber(options.level), throttle: 0, reporters: [] })
   const reporters: ConsolaReporter[] = []

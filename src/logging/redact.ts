@@ -40,8 +40,11 @@ export class Redactor {
   }
 }
 
-/** Every secret value a config holds. */
-export function secretsOf(config: Config): string[] {
+/**
+ * Every secret value a config holds, and the API keys of `env` that providers would read (`keyVars`, the
+ * presets' usual variables such as OPENAI_API_KEY): a key need not be in the file to be used, or echoed.
+ */
+export function secretsOf(config: Config, env: Record<string, string | undefined> = {}, keyVars: readonly string[] = []): string[] {
   const secrets: (string | null)[] = [config.gateway.auth.token]
   for (const provider of Object.values(config.providers)) {
     secrets.push(provider.apiKey, ...Object.values(provider.headers))
@@ -50,5 +53,6 @@ export function secretsOf(config: Config): string[] {
     if (channel.type === 'telegram') secrets.push(channel.token, channel.webhookSecret)
     else secrets.push(channel.secret)
   }
+  for (const name of keyVars) secrets.push(env[name] ?? null)
   return secrets.filter((s): s is string => !!s)
 }
