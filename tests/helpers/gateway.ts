@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -12,6 +12,14 @@ export const freePort = findFreePort
 
 export function tempHome(): string {
   return mkdtempSync(join(tmpdir(), 'xopcbot-e2e-'))
+}
+
+/** A new temp HOME whose default config file (`~/.xopcbot/config.json`) holds `config`. */
+export function homeWithConfig(config: unknown): string {
+  const home = tempHome()
+  mkdirSync(join(home, '.xopcbot'), { recursive: true })
+  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify(config))
+  return home
 }
 
 /** The environment of a child process: a private HOME and nothing of ours inherited. */

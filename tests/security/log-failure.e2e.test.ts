@@ -1,8 +1,8 @@
 import { afterAll, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { startFakeLlm } from '../fakes/llm'
-import { freePort, runCli, startGateway, tempHome } from '../helpers/gateway'
+import { freePort, homeWithConfig, runCli, startGateway } from '../helpers/gateway'
 import { KeepAliveClient } from '../helpers/raw-http'
 import { waitFor } from '../helpers/wait'
 
@@ -19,19 +19,14 @@ function agentRequest(port: number, session: string, message: string): string {
 }
 
 test('a removed log directory under load: each client reads only its own replies; the log comes back; stop exits 0', async () => {
-  const home = tempHome()
   const port = await freePort()
+  const home = homeWithConfig({
+    gateway: { host: '127.0.0.1', port },
+    agent: { model: 'fake/echo', maxRetries: 0 },
+    providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } },
+    logging: { level: 'info', maxFileBytes: 65536, maxFiles: 2 },
+  })
   const dir = join(home, '.xopcbot')
-  mkdirSync(dir, { recursive: true })
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({
-      gateway: { host: '127.0.0.1', port },
-      agent: { model: 'fake/echo', maxRetries: 0 },
-      providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } },
-      logging: { level: 'info', maxFileBytes: 65536, maxFiles: 2 },
-    }),
-  )
   const gateway = await startGateway({ home, port })
   const logDir = join(dir, 'logs')
   const clients: KeepAliveClient[] = []

@@ -1,7 +1,5 @@
 import { afterAll, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { freePort, startGateway, tempHome } from '../helpers/gateway'
+import { freePort, homeWithConfig, startGateway } from '../helpers/gateway'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -33,17 +31,12 @@ afterAll(() => {
 })
 
 test('a provider answering 307: the turn fails with a message naming the redirect; the other server receives nothing', async () => {
-  const home = tempHome()
   const port = await freePort()
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(home, '.xopcbot', 'config.json'),
-    JSON.stringify({
-      gateway: { host: '127.0.0.1', port },
-      agent: { model: 'bouncy/m', maxRetries: 0 },
-      providers: { bouncy: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${provider.port}/v1`, apiKey: KEY } },
-    }),
-  )
+  const home = homeWithConfig({
+    gateway: { host: '127.0.0.1', port },
+    agent: { model: 'bouncy/m', maxRetries: 0 },
+    providers: { bouncy: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${provider.port}/v1`, apiKey: KEY } },
+  })
   const gateway = await startGateway({ home, port })
   try {
     const response = await fetch(`${gateway.url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hi' }) })
@@ -59,17 +52,12 @@ test('a provider answering 307: the turn fails with a message naming the redirec
 })
 
 test('a Telegram Bot API answering 307: the channel fails, and the token in the path is sent nowhere else', async () => {
-  const home = tempHome()
   const port = await freePort()
   const before = redirected
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(home, '.xopcbot', 'config.json'),
-    JSON.stringify({
-      gateway: { host: '127.0.0.1', port },
-      channels: { telegram: { enabled: true, token: '123456:REDIRECT-test-token-abcdef', apiRoot: `http://127.0.0.1:${provider.port}` } },
-    }),
-  )
+  const home = homeWithConfig({
+    gateway: { host: '127.0.0.1', port },
+    channels: { telegram: { enabled: true, token: '123456:REDIRECT-test-token-abcdef', apiRoot: `http://127.0.0.1:${provider.port}` } },
+  })
   const gateway = await startGateway({ home, port })
   try {
     const channel = await waitFor(

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'bun'
-import { freePort, startGateway, tempHome, type RunningGateway } from '../helpers/gateway'
+import { freePort, homeWithConfig, startGateway, type RunningGateway } from '../helpers/gateway'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -26,22 +26,17 @@ beforeAll(async () => {
       return Response.json({ error: { message: `Incorrect API key provided: ${key}. You can find your API key at …`, type: 'invalid_request_error' } }, { status: 500 })
     },
   })
-  home = tempHome()
   const port = await freePort()
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(home, '.xopcbot', 'config.json'),
-    JSON.stringify({
-      gateway: { host: '127.0.0.1', port },
-      agent: { model: 'echoing/some-model', maxRetries: 0 },
-      providers: {
-        echoing: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${provider.port}/v1`, apiKey: '${ECHOING_KEY}' },
-        // A preset whose key is only in the environment.
-        openai: { baseURL: `http://127.0.0.1:${provider.port}/v1` },
-      },
-      channels: { hook: { type: 'webhook', url: `http://127.0.0.1:${provider.port}/hook`, secret: 'a-webhook-secret-of-some-length' } },
-    }),
-  )
+  home = homeWithConfig({
+    gateway: { host: '127.0.0.1', port },
+    agent: { model: 'echoing/some-model', maxRetries: 0 },
+    providers: {
+      echoing: { type: 'openai-compatible', baseURL: `http://127.0.0.1:${provider.port}/v1`, apiKey: '${ECHOING_KEY}' },
+      // A preset whose key is only in the environment.
+      openai: { baseURL: `http://127.0.0.1:${provider.port}/v1` },
+    },
+    channels: { hook: { type: 'webhook', url: `http://127.0.0.1:${provider.port}/hook`, secret: 'a-webhook-secret-of-some-length' } },
+  })
   gateway = await startGateway({ home, port, env: { ECHOING_KEY: CONFIG_KEY, OPENAI_API_KEY: ENV_KEY } })
 })
 
@@ -98,14 +93,9 @@ test('a provider that echoes its key: the key reaches no response, no stored rec
 })
 
 test('a preset whose key comes from the environment is redacted the same way', async () => {
-  // Same gateway; a session is not needed to switch models, so ask the preset through a second gateway config.
-  const home2 = tempHome()
+  // A second gateway whose model is a preset that reads its key from the environment.
   const port = await freePort()
-  mkdirSync(join(home2, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(home2, '.xopcbot', 'config.json'),
-    JSON.stringify({ gateway: { host: '127.0.0.1', port }, agent: { model: 'openai/gpt-4o-mini', maxRetries: 0 }, providers: { openai: { baseURL: `http://127.0.0.1:${provider.port}/v1` } } }),
-  )
+  const home2 = homeWithConfig({ gateway: { host: '127.0.0.1', port }, agent: { model: 'openai/gpt-4o-mini', maxRetries: 0 }, providers: { openai: { baseURL: `http://127.0.0.1:${provider.port}/v1` } } })
   const second = await startGateway({ home: home2, port, env: { OPENAI_API_KEY: ENV_KEY } })
   try {
     const response = await fetch(`${second.url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hi' }) })
