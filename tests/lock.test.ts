@@ -15,7 +15,8 @@ import {
   withoutTokenArgs,
   type LockInfo,
 } from '../src/lifecycle/lock'
-import { commandShowsGateway, identify, isRunning, isSameProcessAlive, maskTokenText, processStartTime, type ExpectedCommand } from '../src/lifecycle/process'
+import { commandShowsGateway, identify, isRunning, isSameProcessAlive, maskTokenText, processStartTime, readCommandLine, type ExpectedCommand } from '../src/lifecycle/process'
+import { waitFor } from './helpers/wait'
 import { refuseToKill } from '../src/lifecycle/ports'
 
 const fields = {
@@ -141,9 +142,11 @@ describe('process liveness', () => {
     expect(identify({ pid: child.pid, startTime: null, execPath: '/usr/bin/true', argv: [], cwd: '/' }).kind).toBe('gone')
   })
 
-  test('a live process with no recorded start time is identified by its command line', () => {
+  test('a live process with no recorded start time is identified by its command line', async () => {
     const sleeper = Bun.spawn(['sleep', '30'])
     try {
+      // Right after the spawn the child may not have finished exec'ing sleep yet.
+      await waitFor(() => readCommandLine(sleeper.pid)?.text === 'sleep 30', { what: 'sleep to be running' })
       const found = identify({ pid: sleeper.pid, startTime: null, execPath: process.execPath, argv: ['/x/src/index.ts', 'gateway'], cwd: '/' })
       expect(found).toEqual({ kind: 'other', by: 'command-line', command: 'sleep 30' })
       const recorded = identify({ pid: sleeper.pid, startTime: processStartTime(sleeper.pid), execPath: process.execPath, argv: [], cwd: '/' })

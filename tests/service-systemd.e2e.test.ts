@@ -10,17 +10,14 @@ import { waitFor } from './helpers/wait'
 
 // The service install against a real systemd user manager, with the real compiled binary.
 let binary = ''
-let skip: string | null = null
-let manager: Awaited<ReturnType<typeof startUserManager>> | null = null
 const home = tempHome()
+// Started before the tests are defined, so that a machine without a user manager skips them visibly.
+const manager = await startUserManager(home)
+const skip = 'skip' in manager ? manager.skip : null
+if (skip) console.log(`skipped: the systemd service tests (${skip})`)
 
 beforeAll(async () => {
-  manager = await startUserManager(home)
-  if ('skip' in manager) {
-    skip = manager.skip
-    console.log(`skipped: the systemd service tests (${skip})`)
-    return
-  }
+  if (skip) return
   const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
   const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
@@ -28,7 +25,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  if (manager && !('skip' in manager)) await manager.stop()
+  if (!('skip' in manager)) await manager.stop()
 })
 
 function env(): Record<string, string> {
@@ -46,8 +43,7 @@ const health = (port: number) => fetch(`http://127.0.0.1:${port}/health`).then((
 const unitFile = () => join(home, '.config/systemd/user/xopcbot-gateway.service')
 
 describe('gateway install under a real systemd user manager', () => {
-  test('install → running → kill -9 → restarted → restart (exit 75) → stop stays stopped → service-start → uninstall', async () => {
-    if (skip) return
+  test.skipIf(skip !== null)('install → running → kill -9 → restarted → restart (exit 75) → stop stays stopped → service-start → uninstall', async () => {
     const port = await freePort()
     const install = await cli(['gateway', 'install', '--runtime', 'binary', '--port', String(port), '--host', '127.0.0.1'])
     expect(install.stderr).toBe('')
@@ -109,8 +105,7 @@ describe('gateway install under a real systemd user manager', () => {
     expect((await serviceStatus()).installed).toBe(false)
   }, 90_000)
 
-  test('install.sh installs the release binary (checksum verified) and starts the service; --uninstall removes it', async () => {
-    if (skip) return
+  test.skipIf(skip !== null)('install.sh installs the release binary (checksum verified) and starts the service; --uninstall removes it', async () => {
     const port = await freePort()
     const sha = createHash('sha256').update(readFileSync(binary)).digest('hex')
     const script = join(ROOT, 'install-scripts/install.sh')
@@ -134,8 +129,7 @@ describe('gateway install under a real systemd user manager', () => {
     expect(await health(port)).toBe(false)
   }, 90_000)
 
-  test('--runtime node points the unit at the JS runtime and the CLI entry file', async () => {
-    if (skip) return
+  test.skipIf(skip !== null)('--runtime node points the unit at the JS runtime and the CLI entry file', async () => {
     const port = await freePort()
     const result = await cli(['gateway', 'install', '--runtime', 'node', '--no-start', '--port', String(port)], [process.execPath, join(ROOT, 'src/index.ts')])
     expect(result.code).toBe(0)
