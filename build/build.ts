@@ -1,13 +1,15 @@
 /**
  * Builds self-contained executables with `bun build --compile`.
- *   bun build/build.ts          the host binary → dist/xopcbot-<os>-<arch>, then a smoke test
+ *   bun build/build.ts          the host binary → dist/xopcbot-<os>-<arch> + its line in dist/SHA256SUMS, then a smoke test
  *   bun build/build.ts --all    every release target of SPEC §11 + dist/SHA256SUMS
+ * SHA256SUMS always matches what was just built, so install-scripts/install.sh takes a fresh build as it is; a
+ * host build after --all keeps the other targets' lines.
  * Options: --outdir DIR (default dist/), --no-smoke (skip the smoke test, e.g. when a test runs the binary itself).
  * The version is inlined from package.json by the bundler; .env and bunfig.toml are not read at run time.
  */
-import { createHash } from 'node:crypto'
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { recordChecksums } from './checksums'
 import { smoke } from './smoke'
 import { openSync, readSync, closeSync } from 'node:fs'
 import { binaryFormat, expectedFormat, hostFile, TARGETS } from './targets'
@@ -51,13 +53,6 @@ function checkFormat(file: string, target: string) {
   console.log(`format ok: ${file.split('/').pop()} is ${found.format} ${found.arch}`)
 }
 
-function writeChecksums() {
-  const files = readdirSync(DIST).filter((f) => f.startsWith('xopcbot-')).sort()
-  const lines = files.map((f) => `${createHash('sha256').update(readFileSync(join(DIST, f))).digest('hex')}  ${f}`)
-  writeFileSync(join(DIST, 'SHA256SUMS'), lines.join('\n') + '\n')
-  console.log(`wrote dist/SHA256SUMS (${files.length} files)`)
-}
-
 const all = process.argv.includes('--all')
 mkdirSync(DIST, { recursive: true })
 const host = hostFile()
@@ -70,7 +65,6 @@ if (all) {
     else compile(outfile, target)
     checkFormat(outfile, target)
   }
-  writeChecksums()
 } else {
   compile(join(DIST, host), null)
 }
@@ -83,3 +77,6 @@ if (!process.argv.includes('--no-smoke')) {
     process.exit(1)
   }
 }
+
+// Recorded after the smoke test: a binary that failed it is not entered into SHA256SUMS.
+recordChecksums(DIST, all ? TARGETS.map((t) => t.file) : [host])

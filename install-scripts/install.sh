@@ -2,11 +2,13 @@
 # Installs xopcbot from a release binary and sets the gateway up as a per-user service (systemd user unit on
 # Linux, LaunchAgent on macOS).
 #
-#   sh install.sh [--sha256 HEX] BINARY [-- gateway install options]
+#   sh install.sh [--sha256 HEX] [--verify-only] BINARY [-- gateway install options]
 #   sh install.sh --uninstall
 #
 # BINARY is a path or an http(s) URL of a release binary (xopcbot-<os>-<arch>). Its checksum is verified
-# against --sha256, or against the SHA256SUMS file next to it; without either the install stops.
+# against --sha256, or against the SHA256SUMS file next to it (`npm run build` and `npm run build:all` write
+# one in dist/); without either the install stops. --verify-only stops after the checksum and a test run of
+# the binary, installing nothing.
 set -eu
 
 die() { printf '❌ %s\n' "$*" >&2; exit 1; }
@@ -24,12 +26,20 @@ if [ "${1:-}" = "--uninstall" ]; then
 fi
 
 sha256=""
-if [ "${1:-}" = "--sha256" ]; then
-  [ "$#" -ge 2 ] || die "--sha256 needs a value"
-  sha256="$2"
-  shift 2
-fi
-[ "$#" -ge 1 ] || die "usage: sh install.sh [--sha256 HEX] BINARY_PATH_OR_URL [-- gateway install options]"
+verify_only=""
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --sha256)
+      [ "$#" -ge 2 ] || die "--sha256 needs a value"
+      sha256="$2"
+      shift 2 ;;
+    --verify-only)
+      verify_only=1
+      shift ;;
+    *) break ;;
+  esac
+done
+[ "$#" -ge 1 ] || die "usage: sh install.sh [--sha256 HEX] [--verify-only] BINARY_PATH_OR_URL [-- gateway install options]"
 source="$1"
 shift
 [ "${1:-}" = "--" ] && shift
@@ -89,6 +99,10 @@ say "✅ Checksum verified"
 
 chmod 755 "$binary"
 "$binary" --version >/dev/null 2>&1 || die "the binary does not run on this machine ($expected_name expected)"
+if [ -n "$verify_only" ]; then
+  say "✅ $(basename "$source") runs here; nothing installed (--verify-only)"
+  exit 0
+fi
 
 # The binary copies itself to $home/bin/xopcbot and points the service at that copy.
 "$binary" gateway install --runtime binary "$@"

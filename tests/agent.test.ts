@@ -224,7 +224,10 @@ describe('sessions API and bad input', () => {
       [postAgent(s.app, '{"message": "hi"'), 400, 'body: is not valid JSON'],
       [get(s, '/api/sessions?limit=0'), 400, 'query.limit: must be at least 1'],
       [get(s, '/api/sessions?offset=-1'), 400, 'query.offset: must be a whole number'],
-      [get(s, '/api/sessions/' + encodeURIComponent('no spaces')), 400, 'params.key: must be 1-128 characters'],
+      [postAgent(s.app, { message: 'hi', session: '..' }), 400, 'session: must not be "." or ".."'],
+      [get(s, '/api/sessions/' + 'k'.repeat(290)), 400, 'params.key: must be at most 289 characters'],
+      [get(s, '/api/sessions/a%ZZ'), 400, 'params.key: must be a session key encoded with encodeURIComponent'],
+      [get(s, '/api/sessions/' + encodeURIComponent('with spaces/and slash')), 404, 'no session "with spaces/and slash"'],
       [get(s, '/api/sessions/unknown-one'), 404, 'no session "unknown-one"'],
     ]
     for (const [pending, status, message] of cases) {

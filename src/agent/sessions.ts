@@ -2,10 +2,32 @@ import type { Database } from 'bun:sqlite'
 import type { ModelMessage } from 'ai'
 import { z } from 'zod'
 
-/** Session keys (SPEC §6): `[A-Za-z0-9_.:@-]{1,128}`. Channel conversations use `<channel>:<chat_id>`. */
+/**
+ * A session key a client names (SPEC §6): the `session` of /api/agent, X-Xopcbot-Session, a cron job's
+ * `session`. `[A-Za-z0-9_.:@-]{1,128}`, except "." and "..": a URL path cannot carry those as a segment
+ * (clients resolve them, `%2E` included), so such a session could never be read or deleted.
+ */
 export const SessionKey = z
   .string()
   .regex(/^[A-Za-z0-9_.:@-]{1,128}$/, 'must be 1-128 characters of A-Z, a-z, 0-9 and _ . : @ -')
+  .refine((key) => key !== '.' && key !== '..', 'must not be "." or ".." (no URL path can name them)')
+
+/** Channel names (config) and chat ids (webhook events, /api/message) are at most this long. */
+const MAX_CHANNEL_NAME_LENGTH = 32
+const MAX_CHAT_ID_LENGTH = 256
+/** The longest key a session can have: `<channel>:<chat_id>` (lengths as JavaScript counts, in UTF-16 units). */
+export const MAX_SESSION_KEY_LENGTH = MAX_CHANNEL_NAME_LENGTH + 1 + MAX_CHAT_ID_LENGTH
+
+/**
+ * Any key a stored session can have, as it arrives in a URL path, already decoded once by the router: a
+ * client's name (SessionKey), or a channel conversation's `<channel>:<chat_id>` with the chat id exactly as the
+ * channel gave it — any Unicode, spaces, `/`, `%`, `?`, `#` included. The router gives no string when the
+ * percent-encoding is broken (`%ZZ`, an encoded lone surrogate).
+ */
+export const StoredSessionKey = z
+  .string('must be a session key encoded with encodeURIComponent (the path is not valid percent-encoding)')
+  .min(1, 'must be a non-empty session key')
+  .max(MAX_SESSION_KEY_LENGTH, `must be at most ${MAX_SESSION_KEY_LENGTH} characters (a channel name of up to ${MAX_CHANNEL_NAME_LENGTH}, ":", a chat id of up to ${MAX_CHAT_ID_LENGTH})`)
 
 export interface SessionSummary {
   key: string

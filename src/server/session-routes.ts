@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import { SessionKey, type SessionStore } from '../agent/sessions'
+import { StoredSessionKey, type SessionStore } from '../agent/sessions'
 import { AppError } from '../errors'
 import { wholeNumber } from './params'
 
@@ -10,7 +10,11 @@ export const SessionListQuery = z.object({
   channel: z.string().regex(/^[a-z0-9_-]{1,32}$/, 'must be a channel name').optional(),
 })
 
-export const SessionParams = z.object({ key: SessionKey })
+/**
+ * A key in a path is percent-encoded (encodeURIComponent: `/` is `%2F`) and decoded exactly once, by the
+ * router, so `%252F` stays `%2F` and `+` stays `+`. Any stored key is accepted, channel keys with any chat id too.
+ */
+export const SessionParams = z.object({ key: StoredSessionKey })
 
 const notFound = (key: string) => new AppError('SESSION_NOT_FOUND', `no session ${JSON.stringify(key)}`)
 
