@@ -8,13 +8,23 @@ export interface Incoming {
   externalId?: string | null
 }
 
-export type ChannelState = { state: 'starting' | 'running' | 'stopped' } | { state: 'failed'; error: string }
+/**
+ * Where a channel is: `starting` (first attempt), `running`, `retrying` (the connection failed for `error`; the
+ * next attempt is at `nextRetryAt`, epoch ms, after `failures` failures in a row), `failed` (for good, until a
+ * restart: `error` says why), `stopped`.
+ */
+export type ChannelState =
+  | { state: 'starting' | 'running' | 'stopped' }
+  | { state: 'retrying'; error: string; nextRetryAt: number; failures: number }
+  | { state: 'failed'; error: string }
 
 /** What the channel manager needs of a channel. */
 export interface Channel {
   readonly name: string
   readonly type: 'telegram' | 'webhook'
+  /** Starts the channel; one with a connection keeps it up from then on (./supervisor.ts), shown by `state()`. */
   start(): Promise<void>
+  /** Stops it at once, also in the middle of a wait before a reconnect. */
   stop(): Promise<void>
   /** Delivers text to a chat (retrying what is worth retrying); resolves to the channel's own message id. */
   send(chatId: string, text: string, inReplyTo?: string): Promise<string>

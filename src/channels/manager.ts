@@ -5,18 +5,43 @@ import { StateStore } from '../storage/db'
 import type { WebhookEventLog } from '../storage/webhook-events'
 import type { Channel, ChannelState, Incoming } from './channel'
 import type { PairingStore } from './pairing'
+import type { Backoff } from './supervisor'
 import { TelegramChannel } from './telegram'
 import { WebhookChannel } from './webhook'
 
+/** A channel in /api/status: `error` with `failed` and `retrying`; with `retrying` also when the next attempt is. */
 export interface ChannelReport {
   type: 'telegram' | 'webhook'
   state: ChannelState['state'] | 'disabled'
   error?: string
+  /** ISO time of the next attempt */
+  next_retry_at?: string
+  /** ms until then (0: the attempt is under way) */
+  retry_in_ms?: number
+  /** failed attempts in a row */
+  failures?: number
+}
+
+/** The report of one channel's state at `now` (epoch ms). */
+export function reportOf(type: ChannelReport['type'], state: ChannelState, now: number): ChannelReport {
+  if (state.state === 'failed') return { type, state: state.state, error: state.error }
+  if (state.state === 'retrying') {
+    return {
+      type,
+      state: state.state,
+      error: state.error,
+      next_retry_at: new Date(state.nextRetryAt).toISOString(),
+      retry_in_ms: Math.max(0, state.nextRetryAt - now),
+      failures: state.failures,
+    }
+  }
+  return { type, state: state.state }
 }
 
 /**
  * Starts the enabled channels, reports their state, stops them — and keeps one channel's failure from
- * touching the gateway or the others: a channel that cannot start is logged, reported as failed, and left.
+ * touching the gateway or the others: each channel supervises its own connection (retrying with backoff, see
+ * ./supervisor.ts), and one that fails for good is logged, reported as failed, and left.
  */
 export class ChannelManager {
   private readonly channels = new Map<string, Channel>()
@@ -34,6 +59,8 @@ export class ChannelManager {
       webhookEvents: WebhookEventLog
       log: Logger
       telegramPollTimeoutSeconds?: number
+      /** reconnect waits of the channels (default 1 s doubling to 60 s, ±20 %); tests shorten them */
+      backoff?: Backoff
     },
   ) {
     this.log = deps.log.withTag('channels')
@@ -52,6 +79,7 @@ export class ChannelManager {
             },
             acceptUpdates: (messages, nextOffset) => deps.acceptAll(messages, 'telegram', () => deps.state.set(offsetKey, String(nextOffset))),
             ...(deps.telegramPollTimeoutSeconds ? { pollTimeoutSeconds: deps.telegramPollTimeoutSeconds } : {}),
+            ...(deps.backoff ? { backoff: deps.backoff } : {}),
           }),
         )
       } else {
@@ -94,7 +122,10 @@ export class ChannelManager {
     throw new AppError('CHANNEL_NOT_FOUND', 'no channel takes webhook requests at this path')
   }
 
-  /** Starts every channel in the background; failures are logged and reported, never thrown. */
+  /**
+   * Starts every channel in the background; a channel keeps itself connected from then on, and its progress is
+   * logged by it and reported by `report()`. Nothing is thrown.
+   */
   startAll() {
     for (const channel of this.channels.values()) {
       channel.start().then(
@@ -108,15 +139,12 @@ export class ChannelManager {
     await Promise.all([...this.channels.values()].map((channel) => channel.stop().catch((error) => this.log.warn('channel did not stop cleanly', { channel: channel.name, err: error }))))
   }
 
-  report(): Record<string, ChannelReport> {
+  /** Every configured channel's state at `now` (epoch ms). */
+  report(now = Date.now()): Record<string, ChannelReport> {
     const out: Record<string, ChannelReport> = {}
     for (const [name, channel] of Object.entries(this.config)) {
       const live = this.channels.get(name)
-      if (!live) out[name] = { type: channel.type, state: 'disabled' }
-      else {
-        const state = live.state()
-        out[name] = { type: live.type, state: state.state, ...(state.state === 'failed' ? { error: state.error } : {}) }
-      }
+      out[name] = live ? reportOf(live.type, live.state(), now) : { type: channel.type, state: 'disabled' }
     }
     return out
   }

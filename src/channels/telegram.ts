@@ -5,9 +5,10 @@ import { z } from 'zod'
 import type { TelegramChannel as TelegramConfig } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
-import { outboundFetch } from '../net/outbound'
-import { PermanentError, withRetries, type Channel, type ChannelState, type Incoming } from './channel'
+import { outboundFetch, RedirectRefused } from '../net/outbound'
+import { PermanentError, withRetries, type Channel, type Incoming } from './channel'
 import type { PairingStore } from './pairing'
+import { Supervisor, type Backoff, type Fault, type Session, type Timer } from './supervisor'
 
 /** Telegram's limit for one message. */
 export const TELEGRAM_MAX_TEXT = 4096
@@ -115,94 +116,122 @@ export interface TelegramDeps {
   log: Logger
   /** long-poll timeout in seconds (Telegram's `timeout`) */
   pollTimeoutSeconds?: number
+  /** reconnect waits (default: 1 s doubling to 60 s, ±20 %) */
+  backoff?: Backoff
+  /** the clock and the timer of the reconnect waits */
+  timer?: Timer
 }
 
 /**
  * Telegram through grammY's API client (SPEC §8). Polling: our own getUpdates loop, so that the offset is
  * stored in the database together with the messages — a restart neither drops nor repeats updates.
  * Webhook: setWebhook on start, and POST /api/webhook/<name> checks the secret header.
+ *
+ * The connection is supervised: getMe, then deleteWebhook + getUpdates (or setWebhook), and whatever fails on
+ * the way — at start or hours later — is retried with capped backoff until the channel is stopped. Only a
+ * rejected token (401) or a redirect from the Bot API ends it in `failed`: retrying would not change them.
  */
 export class TelegramChannel implements Channel {
   readonly type = 'telegram' as const
   private api: Api | null = null
-  private current: ChannelState = { state: 'stopped' }
-  private abort = new AbortController()
-  private loop: Promise<void> | null = null
   private bot: BotIdentity | null = null
+  private readonly supervisor: Supervisor
+  /** where the Bot API is, without the token: the only part of its URLs that may appear in a message */
+  private readonly apiHost: string
 
   constructor(
     readonly name: string,
     private readonly config: TelegramConfig,
     private readonly deps: TelegramDeps,
-  ) {}
+  ) {
+    this.apiHost = new URL(config.apiRoot).host
+    this.supervisor = new Supervisor({
+      channel: name,
+      log: deps.log,
+      classify: (error) => this.classify(error),
+      ...(deps.backoff ? { backoff: deps.backoff } : {}),
+      ...(deps.timer ? { timer: deps.timer } : {}),
+    })
+  }
 
   state() {
-    return this.current
+    return this.supervisor.state()
   }
 
+  /** Starts the supervised connection in the background; its progress shows in `state()`. */
   async start() {
-    this.current = { state: 'starting' }
-    this.abort = new AbortController()
-    try {
-      // grammY is loaded with the first Telegram channel that starts.
-      grammy ??= await import('grammy')
-      // Requests go through outboundFetch: a redirect is refused, never followed with the token in its path.
-      this.api ??= new grammy.Api(this.config.token!, {
-        apiRoot: this.config.apiRoot.replace(/\/+$/, ''),
-        fetch: ((input: string | URL | Request, init?: RequestInit) => outboundFetch(input, init)) as unknown as typeof fetch,
-      })
-      this.bot = BotIdentity.parse(await this.api.getMe(this.abort.signal as never))
-      if (this.config.mode === 'webhook') {
-        const url = `${this.config.publicUrl!.replace(/\/+$/, '')}/api/webhook/${encodeURIComponent(this.name)}`
-        await this.api.setWebhook(url, { secret_token: this.config.webhookSecret!, allowed_updates: ['message'] }, this.abort.signal as never)
-        this.deps.log.info('telegram webhook set', { channel: this.name, url })
-      } else {
-        // getUpdates refuses to work while a webhook is set.
-        await this.api.deleteWebhook({ drop_pending_updates: false }, this.abort.signal as never)
-        this.loop = this.poll()
-      }
-      this.current = { state: 'running' }
-    } catch (error) {
-      this.current = { state: 'failed', error: describe(error) }
-      throw error
-    }
+    // grammY is loaded with the first Telegram channel that starts.
+    grammy ??= await import('grammy')
+    const pollTimeoutSeconds = this.deps.pollTimeoutSeconds ?? 30
+    // Requests go through outboundFetch: a redirect is refused, never followed with the token in its path.
+    this.api ??= new grammy.Api(this.config.token!, {
+      apiRoot: this.config.apiRoot.replace(/\/+$/, ''),
+      fetch: ((input: string | URL | Request, init?: RequestInit) => outboundFetch(input, init)) as unknown as typeof fetch,
+      // grammY's default is 500 s: a connection that dies silently (a laptop waking up, a NAT forgetting it)
+      // would keep a long poll hanging that long before the supervisor could reconnect.
+      timeoutSeconds: pollTimeoutSeconds + 30,
+    })
+    this.supervisor.start((session) => this.session(session, pollTimeoutSeconds))
   }
 
+  /** Ends the connection, or the wait before the next attempt, at once. */
   async stop() {
-    this.abort.abort()
-    const loop = this.loop
-    this.loop = null
-    if (loop) await Promise.race([loop, Bun.sleep(3000)])
-    this.current = { state: 'stopped' }
+    await this.supervisor.stop()
   }
 
-  private async poll() {
-    let backoff = 1000
+  /** One connection: from getMe until something fails (thrown) or the channel is stopped. */
+  private async session({ signal, ready }: Session, pollTimeoutSeconds: number) {
+    const api = this.api!
+    this.bot = BotIdentity.parse(await api.getMe(signal as never))
+    if (this.config.mode === 'webhook') {
+      const url = `${this.config.publicUrl!.replace(/\/+$/, '')}/api/webhook/${encodeURIComponent(this.name)}`
+      await api.setWebhook(url, { secret_token: this.config.webhookSecret!, allowed_updates: ['message'] }, signal as never)
+      this.deps.log.info('telegram webhook set', { channel: this.name, url })
+      ready()
+      // Telegram calls us from now on; there is nothing to watch until the channel stops.
+      await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })))
+      return
+    }
+    // getUpdates refuses to work while a webhook is set.
+    await api.deleteWebhook({ drop_pending_updates: false }, signal as never)
     let offset = this.deps.storedOffset() ?? undefined
-    const signal = this.abort.signal
+    // The first poll answers at once, so "running" means getUpdates answered — and a getUpdates that keeps
+    // failing (409: another process polls this bot) keeps the backoff growing instead of resetting it.
+    let timeout = 0
     while (!signal.aborted) {
-      try {
-        const updates = await this.api!.getUpdates({ offset, timeout: this.deps.pollTimeoutSeconds ?? 30, allowed_updates: ["message"] }, signal as never)
-        backoff = 1000
-        if (updates.length) {
-          offset = updates[updates.length - 1]!.update_id + 1
-          this.deps.acceptUpdates(this.toIncoming(updates), offset)
-        }
-        if (this.current.state === 'failed') this.current = { state: 'running' }
-      } catch (error) {
-        if (signal.aborted) break
-        const wait = isGrammyError(error) && error.parameters.retry_after ? error.parameters.retry_after * 1000 : backoff
-        if (isGrammyError(error) && error.error_code === 401) {
-          this.current = { state: 'failed', error: 'Telegram rejected the bot token (401); check channels.telegram.token' }
-          this.deps.log.error('telegram polling stopped: the bot token was rejected', { channel: this.name })
-          return
-        }
-        this.current = { state: 'failed', error: describe(error) }
-        this.deps.log.warn('telegram polling failed; retrying', { channel: this.name, retryInMs: wait, err: describe(error) })
-        await Bun.sleep(wait)
-        backoff = Math.min(backoff * 2, 30_000)
+      const updates = await api.getUpdates({ offset, timeout, allowed_updates: ['message'] }, signal as never)
+      ready()
+      timeout = pollTimeoutSeconds
+      if (updates.length) {
+        offset = updates[updates.length - 1]!.update_id + 1
+        this.deps.acceptUpdates(this.toIncoming(updates), offset)
       }
     }
+  }
+
+  /** What a failed call means for the connection; the reason never holds the token (only the API's host). */
+  private classify(error: unknown): Fault {
+    const inner = grammy && error instanceof grammy.HttpError ? error.error : error
+    if (inner instanceof RedirectRefused) {
+      return { permanent: true, reason: this.scrub(`${inner.message}; check channels.${this.name}.apiRoot`) }
+    }
+    if (isGrammyError(error)) {
+      if (error.error_code === 401) return { permanent: true, reason: `Telegram rejected the bot token (401 Unauthorized); check channels.${this.name}.token` }
+      const retryAfter = error.parameters.retry_after
+      return { reason: this.scrub(`Telegram error ${error.error_code}: ${error.description}`), retryAfterMs: retryAfter ? retryAfter * 1000 : null }
+    }
+    if (grammy && error instanceof grammy.HttpError) {
+      const cause = inner instanceof Error ? inner.message : error.message
+      return { reason: this.scrub(`cannot reach ${this.apiHost}: ${cause}`) }
+    }
+    if (error instanceof z.ZodError) return { reason: `${this.apiHost} answered getMe with something that is not a bot: ${z.prettifyError(error).replace(/\s+/g, ' ')}` }
+    return { reason: this.scrub(describe(error)) }
+  }
+
+  /** Removes the bot token from a text that came from elsewhere (an error message that quotes a URL). */
+  private scrub(text: string): string {
+    const token = this.config.token
+    return token ? text.split(token).join('[REDACTED]') : text
   }
 
   /** The text messages of these updates that `decideAccess` admits; the others are logged (and maybe offered pairing). */

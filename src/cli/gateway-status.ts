@@ -1,10 +1,43 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { CliError, ExitCode } from '../errors'
+import { CliError, ConfigError, ExitCode } from '../errors'
 import { configArg, parseFlags, PathFlag } from './args'
 import { removeStaleLock, unverifiedLockMessage } from '../lifecycle/lock'
 import { displayUrl, maskToken } from './output'
-import { effectiveToken, formatUptime, healthOf, locate, runningOrReport } from './target'
+import { effectiveToken, formatUptime, healthOf, localUrl, locate, runningOrReport } from './target'
+
+/** A channel as GET /api/status reports it (see ChannelReport). */
+const ChannelReport = z.object({
+  type: z.string(),
+  state: z.string(),
+  error: z.string().optional(),
+  retry_in_ms: z.number().optional(),
+  next_retry_at: z.string().optional(),
+  failures: z.number().optional(),
+})
+type ChannelReport = z.infer<typeof ChannelReport>
+const StatusChannels = z.object({ channels: z.record(z.string(), ChannelReport) })
+
+/** `retrying (next in 8 s): cannot reach api.telegram.org: …`, `failed: …`, `running`. */
+export function describeChannel(report: ChannelReport): string {
+  if (report.state === 'retrying') {
+    const seconds = Math.ceil((report.retry_in_ms ?? 0) / 1000)
+    return `retrying (${seconds > 0 ? `next in ${seconds} s` : 'trying now'})${report.error ? `: ${report.error}` : ''}`
+  }
+  return report.error ? `${report.state}: ${report.error}` : report.state
+}
+
+/** The channels of the running gateway, from its /api/status; a sentence when they cannot be read. */
+async function channelsOf(url: string, token: string | null): Promise<Record<string, ChannelReport> | string> {
+  try {
+    const response = await fetch(`${url}/api/status`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(2000) })
+    if (!response.ok) return `GET /api/status answered HTTP ${response.status}`
+    const parsed = StatusChannels.safeParse(await response.json())
+    return parsed.success ? parsed.data.channels : 'GET /api/status answered without channels'
+  } catch (error) {
+    return `GET /api/status failed: ${(error as Error).message}`
+  }
+}
 
 const args = { ...configArg, json: { type: 'boolean', description: 'Machine-readable output' } } as const
 
@@ -25,9 +58,20 @@ export default defineCommand({
     const info = runningOrReport(target, `❌ Gateway is not running\nConfig: ${target.paths.configPath}\nStart it with: xopcbot gateway`)
     if (!info) return ExitCode.NOT_RUNNING
     const health = await healthOf(info)
-    const token = effectiveToken(target.paths, info)
+    // The token is shown masked; a config whose gateway.auth cannot be read (a ${VAR} not set in this shell)
+    // does not make the gateway any less running, so that is a warning, not a failure.
+    let token: string | null = null
+    let tokenProblem: string | null = null
+    try {
+      token = effectiveToken(target.paths, info)
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error
+      tokenProblem = error.message
+      console.error(`⚠️ The token cannot be shown: ${error.message}`)
+    }
     const uptime = health.uptime ?? Math.floor((Date.now() - Date.parse(info.createdAt)) / 1000)
     const url = displayUrl(info.host, info.port)
+    const channels = health.state === 'unreachable' ? 'the gateway does not answer' : await channelsOf(localUrl(info), token)
     if (flags.json) {
       console.log(
         JSON.stringify({
@@ -43,6 +87,7 @@ export default defineCommand({
           startedAt: info.createdAt,
           configPath: info.configPath,
           supervised: info.supervised,
+          channels: typeof channels === 'string' ? null : channels,
         }),
       )
       return ExitCode.OK
@@ -54,7 +99,13 @@ export default defineCommand({
     if (health.state !== 'healthy') console.log(`⚠️ Health: ${health.state === 'draining' ? 'draining (stopping)' : 'not answering on /health'}`)
     console.log('🌐 Access:')
     console.log(`URL: ${url}`)
-    console.log(`Token: ${token ? maskToken(token) : '(none)'}`)
+    console.log(`Token: ${token ? maskToken(token) : tokenProblem ? '(unknown, see above)' : '(none)'}`)
+    console.log('📡 Channels:')
+    if (typeof channels === 'string') console.log(`(unknown: ${channels})`)
+    else if (!Object.keys(channels).length) console.log('(none configured)')
+    for (const [name, report] of typeof channels === 'string' ? [] : Object.entries(channels)) {
+      console.log(`${name}${report.type === name ? '' : ` (${report.type})`}: ${describeChannel(report)}`)
+    }
     console.log('📝 Management:')
     console.log('xopcbot gateway stop      # stop the gateway')
     console.log('xopcbot gateway restart   # restart the gateway')

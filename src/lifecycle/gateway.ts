@@ -8,6 +8,7 @@ import { CronService } from '../cron/service'
 import { InboundQueue } from '../channels/inbound'
 import { ChannelManager } from '../channels/manager'
 import { PairingStore } from '../channels/pairing'
+import { backoffFromEnv } from '../channels/supervisor'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { Redactor, secretsOf } from '../logging/redact'
@@ -110,7 +111,11 @@ export class Gateway {
       const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, redact: this.redact })
       this.queue = queue
       const pairing = new PairingStore(db)
+      // Test-only: end-to-end tests shorten the channels' reconnect waits (see backoffFromEnv).
+      const backoff = backoffFromEnv((this.options.env ?? process.env).XOPCBOT_TEST_CHANNEL_BACKOFF_MS)
+      if (typeof backoff === 'string') this.log.warn(backoff)
       this.channels = new ChannelManager(config.channels, {
+        ...(backoff && typeof backoff === 'object' ? { backoff } : {}),
         accept: (message, source) => queue.accept(message, source),
         acceptAll: (messages, source, alongside) => queue.acceptAll(messages, source, alongside),
         state: new StateStore(db),

@@ -3,9 +3,13 @@ import { AppError } from '../errors'
 import type { AppDeps } from './app'
 
 /** GET /api/status: what this gateway is, where it listens, and how its parts are doing. */
-export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'queue' | 'cron' | 'modelName'>) {
+export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'queue' | 'cron' | 'modelName' | 'redact'>) {
   return new Elysia({ name: 'status', prefix: '/api' }).get('/status', function status() {
     const model = deps.agent?.model
+    // A channel's reason quotes errors from elsewhere: it goes through the one redaction, like every error text.
+    const channels = Object.fromEntries(
+      Object.entries(deps.channels?.report(deps.now()) ?? {}).map(([name, report]) => [name, report.error !== undefined && deps.redact ? { ...report, error: deps.redact(report.error) } : report]),
+    )
     return {
       status: 'ok',
       version: deps.version,
@@ -20,7 +24,7 @@ export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now'
         configured: !!model && !(model instanceof AppError),
         ...(model instanceof AppError ? { problem: model.message } : {}),
       },
-      channels: deps.channels?.report() ?? {},
+      channels,
       queue: deps.queue?.depth() ?? null,
       cron: deps.cron ? { ...deps.cron.count(), next_run: deps.cron.nextRun() } : null,
     }

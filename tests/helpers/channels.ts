@@ -22,15 +22,26 @@ export interface World {
  * A config with the fake LLM, a Telegram channel on the fake Bot API and a webhook channel on a receiver.
  * Telegram direct messages are open to everyone (`dmPolicy: "open"`), so that tests about something else need
  * no pairing; `openDms: false` leaves the channel's access settings at their (closed) defaults.
+ * `telegramListening: false` reserves the fake Bot API's port but leaves it down (`w.telegram.start()` brings it
+ * up); `env` is added to the gateway's environment.
  */
 export async function makeWorld({
   telegram = {},
   agent = {},
   webhookRetry = { attempts: 3, baseDelayMs: 50 },
   openDms = true,
-}: { telegram?: Record<string, unknown>; agent?: Record<string, unknown>; webhookRetry?: Record<string, number>; openDms?: boolean } = {}): Promise<World> {
+  telegramListening = true,
+  env = {},
+}: {
+  telegram?: Record<string, unknown>
+  agent?: Record<string, unknown>
+  webhookRetry?: Record<string, number>
+  openDms?: boolean
+  telegramListening?: boolean
+  env?: Record<string, string>
+} = {}): Promise<World> {
   const llm = startFakeLlm()
-  const fakeTelegram = startFakeTelegram()
+  const fakeTelegram = startFakeTelegram({ listening: telegramListening })
   const receiver = startWebhookReceiver(WEBHOOK_SECRET)
   const home = tempHome()
   const port = await freePort()
@@ -53,7 +64,7 @@ export async function makeWorld({
     home,
     port,
     config,
-    start: () => startGateway({ home, port }),
+    start: () => startGateway({ home, port, env }),
     stop: () => {
       llm.stop()
       fakeTelegram.stop()
