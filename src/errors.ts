@@ -46,9 +46,14 @@ export const ExitCode = {
   FAILURE: 1,
   USAGE: 2,
   NOT_RUNNING: 3,
+  /** EX_DATAERR: the gateway's data (its database) is damaged or unreadable; restarting cannot help */
+  DATA: 65,
   RESTART: 75,
   CONFIG: 78,
 } as const
+
+/** Exit codes after which a service manager must not start the gateway again: only the user can fix the cause. */
+export const PERMANENT_EXIT_CODES: ReadonlySet<number> = new Set([ExitCode.DATA, ExitCode.CONFIG])
 
 /** An error the CLI reports as one sentence, then exits with `exitCode`. */
 export class CliError extends Error {
@@ -66,6 +71,17 @@ export class UsageError extends CliError {
   override readonly name = 'UsageError'
   constructor(message: string) {
     super(message, ExitCode.USAGE)
+  }
+}
+
+/**
+ * Damaged data, e.g. a database that is not one or fails its integrity check: one sentence with the path, what
+ * is wrong and what to do; exit 65 (EX_DATAERR), which installed services do not restart on.
+ */
+export class DataError extends CliError {
+  override readonly name = 'DataError'
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, ExitCode.DATA, options)
   }
 }
 

@@ -1,11 +1,12 @@
 import { describe, expect, test } from 'bun:test'
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig, substituteEnv } from '../src/config/load'
 import { canonicalConfigPath, configHash, dataDirOf, logFileOf, resolvePaths } from '../src/config/paths'
-import { Config } from '../src/config/schema'
+import { Config, hostProblem } from '../src/config/schema'
 import { applyGatewayOverrides } from '../src/config/settings'
+import { updateConfigFile } from '../src/config/write'
 import { ConfigError, ExitCode } from '../src/errors'
 
 const dir = () => mkdtempSync(join(tmpdir(), 'xopcbot-config-'))
@@ -197,5 +198,105 @@ describe('paths', () => {
     expect(b).toBe(a)
     expect(c).not.toBe(a)
     expect(canonicalConfigPath('/A/Config.json', 'darwin')).toBe('/a/config.json')
+  })
+})
+
+describe('what the loader reads', () => {
+  test('a UTF-8 byte order mark is accepted', () => {
+    const { config } = loadConfig(writeConfig('\uFEFF{"gateway": {"port": 4321}}'), {})
+    expect(config.gateway.port).toBe(4321)
+  })
+
+  test('only a regular file is read: a directory or a device is refused with a sentence', () => {
+    expect(configError(dir()).problems[0]).toContain('it is a directory, not a file')
+  })
+
+  test.skipIf(process.platform === 'win32')('a device (no end, never a config) is refused before it is read', () => {
+    const error = configError('/dev/null')
+    expect(error.message).toBe('Invalid config /dev/null: it is not a regular file (a FIFO, socket or device); give the path of a JSON file')
+  })
+
+  test('rotating a value keeps ${VAR}s elsewhere as written and drops the byte order mark', () => {
+    const path = writeConfig('\uFEFF{"gateway": {"auth": {"token": "old-token-123"}}, "channels": {"telegram": {"enabled": true, "token": "${TG_TOKEN}"}}}')
+    updateConfigFile(path, {}, (raw) => (raw.gateway.auth.token = 'new-token-456'), { needs: ['gateway.auth'] })
+    const text = readFileSync(path, 'utf8')
+    expect(text.charCodeAt(0)).toBe('{'.charCodeAt(0))
+    expect(JSON.parse(text)).toEqual({ gateway: { auth: { token: 'new-token-456' } }, channels: { telegram: { enabled: true, token: '${TG_TOKEN}' } } })
+    // Without `needs`, the whole file must load, so it is refused and not rewritten.
+    expect(() => updateConfigFile(path, {}, (raw) => (raw.gateway.auth.token = 'other-token-789'))).toThrow(/TG_TOKEN is not set/)
+    expect(JSON.parse(readFileSync(path, 'utf8')).gateway.auth.token).toBe('new-token-456')
+  })
+})
+
+describe('loading only the keys a command needs', () => {
+  const text = JSON.stringify({
+    dataDir: '/data',
+    gateway: { port: 1234, host: '${HOST}', auth: { token: 'the-token-123' } },
+    channels: { telegram: { enabled: true, token: '${TG_TOKEN}' }, hook: { type: 'webhook', url: '${HOOK_URL}', secret: 'a-secret-of-16-chars' } },
+    logging: { file: '${LOG_DIR}/gw.log', level: 'debug' },
+    agent: { maxSteps: 'not a number' },
+  })
+
+  test('a missing ${VAR} or a mistake outside the needed keys does not matter', () => {
+    const path = writeConfig(text)
+    const { config, exists } = loadConfig(path, {}, { needs: ['gateway.auth', 'dataDir'] })
+    expect(exists).toBe(true)
+    expect(config.gateway.auth.token).toBe('the-token-123')
+    expect(config.dataDir).toBe('/data')
+  })
+
+  test('a missing ${VAR} under a needed key is the usual error naming it', () => {
+    const path = writeConfig(text)
+    const error = (() => {
+      try {
+        loadConfig(path, {}, { needs: ['dataDir', 'logging'] })
+      } catch (e) {
+        return e as ConfigError
+      }
+    })()
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(error!.exitCode).toBe(ExitCode.CONFIG)
+    expect(error!.problems).toEqual(['logging.file: environment variable LOG_DIR is not set'])
+    expect(loadConfig(path, { LOG_DIR: '/logs' }, { needs: ['dataDir', 'logging'] }).config.logging).toMatchObject({ file: '/logs/gw.log', level: 'debug' })
+  })
+
+  test('a needed key that is invalid is an error; a needed parent that is not an object is named', () => {
+    expect(() => loadConfig(writeConfig('{"gateway": {"auth": {"token": "short"}}}'), {}, { needs: ['gateway.auth'] })).toThrow(/gateway\.auth\.token: must be at least 8 characters/)
+    expect(() => loadConfig(writeConfig('{"gateway": "nope"}'), {}, { needs: ['gateway.auth'] })).toThrow(/gateway: expected object/)
+  })
+
+  test('overlapping key paths take the whole section', () => {
+    const path = writeConfig('{"gateway": {"port": 2345, "auth": {"token": "the-token-123"}}}')
+    const { config } = loadConfig(path, {}, { needs: ['gateway.auth', 'gateway', 'gateway.port'] })
+    expect(config.gateway.port).toBe(2345)
+    expect(config.gateway.auth.token).toBe('the-token-123')
+  })
+
+  test('without needs, everything must load (the gateway itself)', () => {
+    const error = configError(writeConfig(text))
+    expect(error.problems).toContain('channels.telegram.token: environment variable TG_TOKEN is not set')
+    expect(error.problems).toContain('gateway.host: environment variable HOST is not set')
+  })
+})
+
+describe('hosts', () => {
+  test('addresses and names that can be bound are accepted', () => {
+    for (const host of ['0.0.0.0', '127.0.0.1', '255.255.255.255', '::', '::1', '[::1]', 'fe80::1%eth0', 'localhost', 'localhost.', 'my-host.example.com', 'xn--bcher-kva.example']) {
+      expect([host, hostProblem(host)]).toEqual([host, null])
+    }
+  })
+
+  test('impossible ones say why', () => {
+    expect(hostProblem('999.1.1.1')).toBe('is not a valid IPv4 address: 999 is more than 255')
+    expect(hostProblem('01.2.3.4')).toContain('without leading zeros')
+    expect(hostProblem('example.123')).toContain('is not a valid IPv4 address')
+    expect(hostProblem('a_b')).toContain('must be an IP address')
+    expect(hostProblem(`${'a'.repeat(64)}.example`)).toContain('must be an IP address')
+    expect(hostProblem('1::2::3')).toContain('is not a valid IPv6 address')
+  })
+
+  test('in the config and in XOPCBOT_GATEWAY_HOST they are config errors naming the key', () => {
+    expect(configError(writeConfig('{"gateway": {"host": "999.1.1.1"}}')).problems).toEqual(['gateway.host: is not a valid IPv4 address: 999 is more than 255'])
+    expect(() => applyGatewayOverrides(Config.parse({}), { XOPCBOT_GATEWAY_HOST: '1.2.3' })).toThrow(/XOPCBOT_GATEWAY_HOST: is not a valid IPv4 address/)
   })
 })

@@ -35,9 +35,10 @@ Environment="XOPCBOT_ALLOW_SIGUSR1_RESTART=1"
 Environment="PATH=/usr/local/bin:/usr/bin:/bin"
 Restart=on-failure
 RestartSec=2
-# 75: the gateway asks to be restarted (graceful restart); 78: the config is invalid, restarting cannot help.
+# 75: the gateway asks to be restarted (graceful restart); 65: its database is damaged, 78: the config is
+# invalid; restarting cannot help those two.
 RestartForceExitStatus=75
-RestartPreventExitStatus=78
+RestartPreventExitStatus=65 78
 KillMode=mixed
 TimeoutStopSec=15
 

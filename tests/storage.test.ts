@@ -1,9 +1,10 @@
 import { describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { mkdtempSync, statSync } from 'node:fs'
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { openDatabase, StateStore } from '../src/storage/db'
+import { CliError, DataError, ExitCode } from '../src/errors'
+import { moveAsideCommand, openDatabase, StateStore } from '../src/storage/db'
 import { migrations } from '../src/storage/migrations'
 
 const mode = (path: string) => statSync(path).mode & 0o777
@@ -46,5 +47,101 @@ describe('openDatabase', () => {
     const check = new Database(path)
     expect((check.query('PRAGMA user_version').get() as any).user_version).toBe(migrations.length + 5)
     check.close()
+  })
+})
+
+describe('a damaged database is a DataError (exit 65) with the path and what to do', () => {
+  const PAGE = 4096
+  const dataError = (path: string): DataError => {
+    try {
+      openDatabase(path).close()
+    } catch (error) {
+      expect(error).toBeInstanceOf(DataError)
+      return error as DataError
+    }
+    throw new Error('expected a DataError')
+  }
+
+  test('a file that is not a database', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db')
+    writeFileSync(path, 'not a database\n'.repeat(500))
+    const error = dataError(path)
+    expect(error.exitCode).toBe(ExitCode.DATA)
+    expect(error.message).toBe(
+      `The database ${path} is not an SQLite database, so the gateway cannot use it: restore it from a backup, or move it aside to start with an empty one (mv ${path} ${path}.damaged).`,
+    )
+  })
+
+  test('pages damaged in the middle fail the integrity check, even where the schema is intact', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db')
+    const db = openDatabase(path)
+    const state = new StateStore(db)
+    db.transaction(() => {
+      for (let n = 0; n < 2000; n++) state.set(`k${n}`, 'v'.repeat(200))
+    })()
+    db.close()
+    const pages = statSync(path).size / PAGE
+    const fd = openSync(path, 'r+')
+    writeSync(fd, Buffer.alloc(PAGE * 2, 0xa5), 0, PAGE * 2, Math.floor(pages / 2) * PAGE)
+    closeSync(fd)
+    expect(dataError(path).message).toContain(`The database ${path} is damaged`)
+  })
+
+  test('the move-aside command takes the -wal and -shm files along, and quotes what needs quoting', () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), "it's here")
+    mkdirSync(dir)
+    const path = join(dir, 'xopcbot.db')
+    writeFileSync(path, '')
+    writeFileSync(`${path}-wal`, '')
+    expect(moveAsideCommand(path, 'linux')).toBe(`mv '${dir.replace("'", "'\\''")}/xopcbot.db' '${dir.replace("'", "'\\''")}/xopcbot.db.damaged' && mv '${dir.replace("'", "'\\''")}/xopcbot.db-wal' '${dir.replace("'", "'\\''")}/xopcbot.db.damaged-wal'`)
+    expect(moveAsideCommand('C:\\Users\\me\\.xopcbot\\xopcbot.db', 'win32')).toBe('move C:\\Users\\me\\.xopcbot\\xopcbot.db C:\\Users\\me\\.xopcbot\\xopcbot.db.damaged')
+  })
+
+  test('a newer schema is a DataError that says to upgrade, not to move the file', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db')
+    const raw = new Database(path)
+    raw.run(`PRAGMA user_version = ${migrations.length + 1}`)
+    raw.close()
+    const error = dataError(path)
+    expect(error.message).toContain('upgrade xopcbot')
+    expect(error.message).not.toContain('mv ')
+  })
+
+  test('a database another process holds locked is exit 1 (that passes), with the path and what to do', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db')
+    const holder = new Database(path)
+    holder.run('CREATE TABLE t (x)')
+    holder.run('BEGIN EXCLUSIVE')
+    try {
+      openDatabase(path).close()
+      throw new Error('expected an error')
+    } catch (error) {
+      expect(error).toBeInstanceOf(CliError)
+      expect(error).not.toBeInstanceOf(DataError)
+      expect((error as CliError).exitCode).toBe(ExitCode.FAILURE)
+      expect((error as Error).message).toBe(`Cannot open the database ${path} (database is locked); another process holds a lock on it; stop that process and start again.`)
+    } finally {
+      holder.run('ROLLBACK')
+      holder.close()
+    }
+  })
+
+  // root may open any file, so the permission check cannot fail for it.
+  test.skipIf(process.platform === 'win32' || process.getuid?.() === 0)('a database this user cannot open is exit 1 (that may pass), with the path', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xopcbot-db-'))
+    const path = join(dir, 'xopcbot.db')
+    openDatabase(path).close()
+    chmodSync(path, 0o000)
+    try {
+      openDatabase(path).close()
+      throw new Error('expected an error')
+    } catch (error) {
+      expect(error).toBeInstanceOf(CliError)
+      expect(error).not.toBeInstanceOf(DataError)
+      expect((error as CliError).exitCode).toBe(ExitCode.FAILURE)
+      expect((error as Error).message).toContain(`Cannot open the database ${path}`)
+    } finally {
+      chmodSync(path, 0o600)
+    }
   })
 })

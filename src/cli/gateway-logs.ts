@@ -1,6 +1,5 @@
 import { defineCommand } from 'citty'
 import { statSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { loadConfig } from '../config/load'
 import { dataDirOf, logFileOf } from '../config/paths'
@@ -43,15 +42,16 @@ function statOrNull(file: string): { ino: number; size: number } | null {
   }
 }
 
-/** The log file of a config; when the config cannot be loaded, the default place next to it. */
+/** The config keys `logs` reads. */
+export const LOGS_NEEDS = ['dataDir', 'logging']
+
+/**
+ * The log file of a config. Only dataDir and logging are read, so a ${VAR} elsewhere need not be set in this
+ * shell; one there that is not set is a ConfigError naming it (exit 78), never a silent guess at another file.
+ */
 function logFileFor(configPath: string): string {
-  try {
-    const { config } = loadConfig(configPath, process.env)
-    return logFileOf(config, dataDirOf(config, configPath))
-  } catch (error) {
-    console.error(`⚠️ ${(error as Error).message}; reading the default log file instead`)
-    return join(dirname(configPath), 'logs', 'gateway.log')
-  }
+  const { config } = loadConfig(configPath, process.env, { needs: LOGS_NEEDS })
+  return logFileOf(config, dataDirOf(config, configPath))
 }
 
 export default defineCommand({

@@ -162,6 +162,9 @@ export const install = defineCommand({
 
 const statusArgs = { ...configArg, json: { type: 'boolean', description: 'Machine-readable output' } } as const
 
+/** The config keys service-status and service-start read: where the gateway listens. */
+const ADDRESS_NEEDS = ['gateway.host', 'gateway.port']
+
 export const serviceStatus = defineCommand({
   meta: { name: 'service-status', description: 'Show the service as the service manager sees it (exit 3 when not running)' },
   args: statusArgs,
@@ -171,7 +174,7 @@ export const serviceStatus = defineCommand({
     const status = await friendly(() => manager.status(name))
     let url: string | null = null
     try {
-      const { config } = loadConfig(paths.configPath, process.env)
+      const { config } = loadConfig(paths.configPath, process.env, { needs: ADDRESS_NEEDS })
       url = displayUrl(config.gateway.host, config.gateway.port)
     } catch {}
     const code = status.state === 'running' ? ExitCode.OK : ExitCode.NOT_RUNNING
@@ -211,7 +214,7 @@ export const serviceStart = defineCommand({
     const { manager, paths, name } = serviceTarget(flags.config)
     if (!(await manager.status(name)).installed) throw new CliError(`The service ${name} is not installed; install it with: xopcbot gateway install`)
     await friendly(() => manager.start(name))
-    const { config } = loadConfig(paths.configPath, process.env)
+    const { config } = loadConfig(paths.configPath, process.env, { needs: ADDRESS_NEEDS })
     if (!(await waitHealthy(localUrl(config.gateway), 30_000))) throw new CliError(`The service ${name} was started, but /health did not answer within 30 s; see: xopcbot gateway logs`)
     console.log(`✅ Service ${name} started`)
     console.log(`URL: ${displayUrl(config.gateway.host, config.gateway.port)}`)

@@ -5,7 +5,7 @@ import { CliError, ExitCode } from '../errors'
 import { hasTokenArg, readKeptToken } from '../lifecycle/lock'
 import { sendControl } from '../server/control'
 import { configArg, parseFlags, PathFlag } from './args'
-import { effectiveToken, locate, localUrl } from './target'
+import { effectiveToken, locate, localUrl, TOKEN_NEEDS } from './target'
 
 const args = { ...configArg, rotate: { type: 'boolean', description: 'Make a new token, save it in the config and apply it to the running gateway' } } as const
 
@@ -43,11 +43,18 @@ export default defineCommand({
     }
 
     const token = generateToken()
-    updateConfigFile(target.paths.configPath, process.env, (raw) => {
-      raw.gateway ??= {}
-      raw.gateway.auth ??= {}
-      raw.gateway.auth.token = token
-    })
+    // Only the token is read and written: a ${VAR} elsewhere (a channel's token, say) stays as written and need
+    // not be set in this shell.
+    updateConfigFile(
+      target.paths.configPath,
+      process.env,
+      (raw) => {
+        raw.gateway ??= {}
+        raw.gateway.auth ??= {}
+        raw.gateway.auth.token = token
+      },
+      { needs: TOKEN_NEEDS },
+    )
     console.log(`✅ New API token saved in ${target.paths.configPath}:`)
     console.log(token)
     if (running) {

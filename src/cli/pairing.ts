@@ -10,17 +10,23 @@ import { configArg, parseFlags, PathFlag } from './args'
 
 const json = { json: { type: 'boolean', description: 'Machine-readable output' } } as const
 
+/** The config keys the pairing commands read. */
+export const PAIRING_NEEDS = ['dataDir']
+
 /**
  * The pairing store of a config's database, opened directly: these commands work whether or not the gateway
  * runs (WAL and a busy timeout let both write), and the gateway reads approvals per message.
  */
 function withStore<T>(configFlag: string | undefined, use: (store: PairingStore) => T): T {
   const paths = resolvePaths({ env: process.env, configFlag })
-  const { config } = loadConfig(paths.configPath, process.env)
+  // Only the data directory is read: a ${VAR} elsewhere in the config need not be set in this shell.
+  const { config } = loadConfig(paths.configPath, process.env, { needs: PAIRING_NEEDS })
   let db: Database
   try {
     db = openDatabase(databasePathOf(dataDirOf(config, paths.configPath)))
   } catch (error) {
+    // A damaged or unreadable database is already a sentence with the path and what to do (exit 65 or 1).
+    if (error instanceof CliError) throw error
     throw new CliError(`Cannot open the database in ${dataDirOf(config, paths.configPath)}: ${(error as Error).message}`, ExitCode.FAILURE, { cause: error })
   }
   try {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { ConfigError } from '../errors'
 import { describeIssues, formatPath } from '../validation'
 import { Config } from './schema'
@@ -61,23 +61,83 @@ function parseJson(text: string, path: string): unknown {
 }
 
 /**
- * Reads and validates a config file. A missing file gives the defaults; anything invalid throws a
- * ConfigError naming the file, the key path and the problem. The file is only read, never written.
+ * The text of a config file, or null when there is none. Only a regular file is read (a FIFO would block the
+ * start, a device would never end), and a UTF-8 byte order mark, which some Windows editors write, is dropped.
  */
-export function loadConfig(path: string, env: Env): LoadedConfig {
+export function readConfigText(path: string): string | null {
+  const unreadable = (error: unknown) => new ConfigError(`config ${path}`, [`cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`])
+  let stat
+  try {
+    stat = statSync(path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw unreadable(error)
+  }
+  if (stat.isDirectory()) throw new ConfigError(`config ${path}`, ['it is a directory, not a file; give the path of the config file'])
+  if (!stat.isFile()) throw new ConfigError(`config ${path}`, ['it is not a regular file (a FIFO, socket or device); give the path of a JSON file'])
   let text: string
   try {
     text = readFileSync(path, 'utf8')
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return { config: Config.parse({}), path, exists: false }
-    if (code === 'EISDIR') throw new ConfigError(`config ${path}`, ['it is a directory, not a file'])
-    throw new ConfigError(`config ${path}`, [`cannot be read (${code ?? (error as Error).message})`])
+    throw unreadable(error)
   }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
+/** The parsed JSON of a config file as written (no `${VAR}` substituted), or null when there is none. */
+export function readRawConfig(path: string): Record<string, unknown> | null {
+  const text = readConfigText(path)
+  if (text === null) return null
   const raw = parseJson(text, path)
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new ConfigError(`config ${path}`, ['the top level must be a JSON object'])
   }
+  return raw as Record<string, unknown>
+}
+
+export interface LoadOptions {
+  /**
+   * The key paths the caller reads, e.g. `["dataDir", "logging"]` or `["gateway.auth"]`. Only these are
+   * substituted and validated, so a `${VAR}` (or a mistake) elsewhere does not stop a command that does not use
+   * it; every other key has its default in the result, so the caller must not read it. Default: everything (the
+   * gateway itself needs the whole config).
+   */
+  needs?: readonly string[] | undefined
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value)
+
+/** The part of `raw` under the `needs` key paths, with the same shape. */
+function pick(raw: Record<string, unknown>, needs: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const need of needs) {
+    const keys = need.split('.')
+    let from: Record<string, unknown> = raw
+    let to = out
+    for (const [index, key] of keys.entries()) {
+      if (!Object.hasOwn(from, key)) break
+      const value = from[key]
+      if (to[key] === value) break // a shorter key path already took the whole of it
+      // The last key, or a value that is not an object where one is expected (validation then names it).
+      if (index === keys.length - 1 || !isPlainObject(value)) {
+        to[key] = value
+        break
+      }
+      to = (to[key] ??= {}) as Record<string, unknown>
+      from = value
+    }
+  }
+  return out
+}
+
+/**
+ * Reads and validates a config file. A missing file gives the defaults; anything invalid throws a
+ * ConfigError naming the file, the key path and the problem. The file is only read, never written.
+ */
+export function loadConfig(path: string, env: Env, options: LoadOptions = {}): LoadedConfig {
+  const written = readRawConfig(path)
+  if (written === null) return { config: Config.parse({}), path, exists: false }
+  const raw = options.needs ? pick(written, options.needs) : written
   const problems: string[] = []
   const substituted = substituteEnv(raw, env, problems)
   if (problems.length) throw new ConfigError(`config ${path}`, problems)

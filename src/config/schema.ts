@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 
 /**
@@ -36,10 +37,39 @@ export const Token = z
 export type Token = z.infer<typeof Token>
 
 export const Port = z.int('must be a whole number').min(1, 'must be from 1 to 65535').max(65535, 'must be from 1 to 65535')
+const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+
+/**
+ * Why `host` cannot be bound to, or null when it can be: an IPv4 address (four numbers 0-255), an IPv6 address
+ * (optionally in brackets, with a zone such as `%eth0`) or a host name. A name whose last part is a number must
+ * be an IPv4 address (no top-level domain is numeric), so "999.1.1.1" is refused here instead of by the resolver.
+ */
+export function hostProblem(host: string): string | null {
+  if (host.includes(':') || host.startsWith('[')) {
+    const inner = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+    return isIPv6(inner) ? null : 'is not a valid IPv6 address (e.g. "::1" or "::")'
+  }
+  const labels = (host.endsWith('.') ? host.slice(0, -1) : host).split('.')
+  if (/^\d+$/.test(labels.at(-1)!)) {
+    if (isIPv4(host)) return null
+    const tooBig = labels.find((label) => /^\d+$/.test(label) && Number(label) > 255)
+    if (labels.length === 4 && tooBig) return `is not a valid IPv4 address: ${tooBig} is more than 255`
+    return 'is not a valid IPv4 address (four numbers from 0 to 255 without leading zeros, e.g. "127.0.0.1")'
+  }
+  if (host.length > 253 || !labels.every((label) => HOST_LABEL.test(label))) {
+    return 'must be an IP address or a host name (e.g. "127.0.0.1", "0.0.0.0", "::1", "localhost"; a name is letters, digits and "-", in parts separated by dots)'
+  }
+  return null
+}
+
 export const Host = z
   .string()
   .min(1, 'must not be empty')
-  .regex(/^[A-Za-z0-9.:%[\]-]+$/, 'must be an IP address or a host name')
+  .superRefine((host, ctx) => {
+    if (host === '') return
+    const problem = hostProblem(host)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
 
 export const GatewayConfig = z.strictObject({
   host: Host.default('0.0.0.0').describe('Address the HTTP server binds to.'),

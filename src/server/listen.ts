@@ -1,4 +1,5 @@
 import type { Server } from 'bun'
+import { isIP } from 'node:net'
 import { CliError } from '../errors'
 import type { App } from './app'
 
@@ -37,6 +38,11 @@ export function listen(app: App, options: ListenOptions): Server<unknown> {
     if (code === 'EADDRINUSE') throw new PortInUseError(options.port)
     if (code === 'EACCES') throw new CliError(`Permission denied to listen on port ${options.port}; choose a port above 1023 (--port).`)
     if (code === 'EADDRNOTAVAIL') throw new CliError(`Address ${options.host} is not available on this machine; check gateway.host or --host.`)
+    // The host is a well-formed name (the config and flags are validated) that the resolver could not turn into
+    // an address; Bun reports that as ENOENT or ENOTCONN from listen, which alone says nothing to the user.
+    if (!isIP(options.host.replace(/^\[(.*)\]$/, '$1')) && (code === 'ENOENT' || code === 'ENOTCONN' || code === 'ENOTFOUND' || code?.startsWith('EAI_'))) {
+      throw new CliError(`Cannot listen on ${options.host}: the host name does not resolve to an address of this machine (${code}); check gateway.host, XOPCBOT_GATEWAY_HOST or --host.`)
+    }
     throw error
   }
   return app.server!

@@ -10,7 +10,12 @@ export function xmlUnescape(value: string): string {
   return value.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&')
 }
 
-/** The LaunchAgent plist (SPEC §9). Pure. */
+/**
+ * The LaunchAgent plist (SPEC §9). Pure. KeepAlive {SuccessfulExit: false} starts the job again after any
+ * non-zero exit; launchd has no list of exit codes not to restart on (systemd's RestartPreventExitStatus), so
+ * the gateway itself exits 0 under launchd when restarting cannot help (damaged data, invalid config; see
+ * underLaunchd in cli/gateway.ts).
+ */
 export function renderPlist(spec: ServiceSpec): string {
   refuseNewlines(spec)
   const string = (value: string) => `<string>${xmlEscape(value)}</string>`

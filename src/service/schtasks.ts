@@ -59,6 +59,9 @@ export function windowsSplit(line: string): string[] {
 /**
  * The Task Scheduler definition (SPEC §9): at logon, least privilege, no time limit, restart on failure,
  * hidden. Task Scheduler has no per-task environment, so the service marker travels as a flag. Pure.
+ * RestartOnFailure is about the task failing to run (its program could not be started), not about the exit
+ * code the program returns: an exit of 65 (damaged data) or 78 (invalid config) is recorded as the task's last
+ * result, which service-status shows as failed, and the task is not started again until the next logon.
  */
 export function renderTaskXml(spec: ServiceSpec, user: string): string {
   refuseNewlines(spec)

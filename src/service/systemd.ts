@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { ExitCode } from '../errors'
 import { readEntry, refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
 
 /**
@@ -53,9 +54,10 @@ WorkingDirectory=${spec.workingDirectory.replace(/%/g, '%%')}
 ${env}
 Restart=on-failure
 RestartSec=2
-# 75: the gateway asks to be restarted (graceful restart); 78: the config is invalid, restarting cannot help.
-RestartForceExitStatus=75
-RestartPreventExitStatus=78
+# 75: the gateway asks to be restarted (graceful restart); 65: its database is damaged, 78: the config is
+# invalid; restarting cannot help those two.
+RestartForceExitStatus=${ExitCode.RESTART}
+RestartPreventExitStatus=${ExitCode.DATA} ${ExitCode.CONFIG}
 KillMode=mixed
 TimeoutStopSec=${Math.ceil(spec.stopTimeoutMs / 1000) + 10}
 

@@ -122,10 +122,15 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
   },
 ]
 
+/** The database has more migrations than this version knows: it was written by a newer xopcbot. */
+export class SchemaTooNewError extends Error {
+  override readonly name = 'SchemaTooNewError'
+}
+
 export function migrate(db: Database) {
   const current = (db.query('PRAGMA user_version').get() as { user_version: number }).user_version
   if (current > migrations.length) {
-    throw new Error(`the database was written by a newer xopcbot (schema ${current}, this version knows ${migrations.length}); upgrade xopcbot`)
+    throw new SchemaTooNewError(`was written by a newer xopcbot (schema ${current}, this version knows ${migrations.length})`)
   }
   for (let version = current; version < migrations.length; version++) {
     db.transaction(() => {
