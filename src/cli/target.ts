@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process'
+import { closeSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { loadConfig } from '../config/load'
-import { resolvePaths, type Paths } from '../config/paths'
+import { resolvePaths, type Env, type Paths } from '../config/paths'
 import { applyGatewayOverrides, readTokenFile } from '../config/settings'
 import { CliError } from '../errors'
 import {
@@ -17,6 +18,8 @@ import {
   type LockState,
 } from '../lifecycle/lock'
 import { identify } from '../lifecycle/process'
+import { openStderrFile } from '../lifecycle/restart-report'
+import { gatewayFlags } from './gateway'
 import { displayUrl } from './output'
 
 /** The gateway a management command is about: the one holding the lock of the config in use. */
@@ -93,12 +96,14 @@ export function effectiveToken(paths: Paths, info: LockInfo | null): string | nu
     const given = flagValue(info.argv, '--token')
     if (given && given !== '***') return given
   }
-  try {
-    return applyGatewayOverrides(loadConfig(paths.configPath, process.env).config, process.env).gateway.auth.token
-  } catch {
-    return process.env.XOPCBOT_GATEWAY_TOKEN || null
-  }
+  // The environment overrides the config (SPEC §3); otherwise only gateway.auth is read, so a ${VAR} elsewhere
+  // need not be set in this shell. One there that is not set is a ConfigError naming it (exit 78).
+  if (process.env.XOPCBOT_GATEWAY_TOKEN) return process.env.XOPCBOT_GATEWAY_TOKEN
+  return loadConfig(paths.configPath, process.env, { needs: TOKEN_NEEDS }).config.gateway.auth.token
 }
+
+/** The config keys a command reads to find the API token. */
+export const TOKEN_NEEDS = ['gateway.auth']
 
 /**
  * What a restart needs to start the gateway of `info` again with the same token: the token it keeps beside
@@ -113,25 +118,74 @@ export function tokenForRestart(lockPath: string, info: LockInfo): string | null
   return kept
 }
 
-/**
- * Starts a gateway in the background with a recorded command line. A kept token (see tokenForRestart) goes
- * through the environment, never on the command line, where other users could read it.
- */
-export function spawnDetached(info: Pick<LockInfo, 'execPath' | 'argv' | 'cwd'>, token: string | null = null) {
-  const argv = token ? withoutTokenArgs(info.argv) : info.argv
-  const env = token ? { ...process.env, XOPCBOT_GATEWAY_TOKEN: token } : process.env
-  const child = spawn(info.execPath, argv, { detached: true, stdio: 'ignore', cwd: info.cwd, env })
-  child.unref()
-  return child
+/** How a restart starts the gateway of a lock again: its recorded command line, in its directory, with this CLI's environment. */
+export interface StartPlan {
+  execPath: string
+  argv: string[]
+  cwd: string
+  env: Env
 }
 
-/** Waits until the lock names a live process that `accept`s and that answers /health. */
-export async function waitForGateway(lockPath: string, accept: (info: LockInfo) => boolean, timeoutMs: number): Promise<LockInfo | null> {
+/**
+ * The start of the gateway of `info` again. A kept token (see tokenForRestart) goes through the environment,
+ * never on the command line, where other users could read it. The config file is pinned to the lock's (a
+ * `--config` in the arguments still wins, and names the same file), so that the new process runs the config
+ * this command was about even when the gateway found it through its own XOPCBOT_CONFIG.
+ */
+export function startPlan(info: Pick<LockInfo, 'execPath' | 'argv' | 'cwd' | 'configPath'>, token: string | null = null): StartPlan {
+  return {
+    execPath: info.execPath,
+    argv: token ? withoutTokenArgs(info.argv) : info.argv,
+    cwd: info.cwd,
+    env: { ...process.env, XOPCBOT_CONFIG: info.configPath, XOPCBOT_BACKGROUND: '1', ...(token ? { XOPCBOT_GATEWAY_TOKEN: token } : {}) },
+  }
+}
+
+/**
+ * Loads the config the process of `plan` would load — the same loader, environment, flags (a relative
+ * `--config` or `--token-file` taken from its directory) — and throws the error its start would print.
+ */
+export function checkStart(plan: StartPlan) {
+  const flags = gatewayFlags(plan.argv.slice(plan.argv.indexOf('gateway') + 1))
+  const paths = resolvePaths({ env: plan.env, configFlag: flags.config, cwd: plan.cwd })
+  const tokenFile = flags.tokenFile === undefined ? undefined : resolve(plan.cwd, flags.tokenFile)
+  applyGatewayOverrides(loadConfig(paths.configPath, plan.env).config, plan.env, { host: flags.host, port: flags.port, token: flags.token, tokenFile })
+}
+
+/**
+ * Starts the gateway of `plan` in the background. Its stderr goes to a private file beside the lock (see
+ * restart-report.ts): what it prints if it fails to start.
+ */
+export function spawnDetached(plan: StartPlan, lockPath: string) {
+  const stderr = openStderrFile(lockPath)
+  try {
+    const child = spawn(plan.execPath, plan.argv, { detached: true, stdio: ['ignore', 'ignore', stderr], cwd: plan.cwd, env: plan.env })
+    child.unref()
+    return child
+  } finally {
+    closeSync(stderr)
+  }
+}
+
+/**
+ * Waits until the lock names a live process that `accept`s and that answers /health, or until `failed`
+ * reports something, asked on every round (also once more after the gateway looked healthy, for a failure
+ * reported meanwhile, e.g. an in-place restart that fell back to the old config). Null after `timeoutMs`.
+ */
+export async function waitForGateway<F>(
+  lockPath: string,
+  accept: (info: LockInfo) => boolean,
+  timeoutMs: number,
+  failed: () => F | null = () => null,
+): Promise<{ info: LockInfo } | { failure: F } | null> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
+    let failure = failed()
+    if (failure) return { failure }
     const info = readLock(lockPath)
-    if (info && accept(info) && identify(info).kind === 'gateway') {
-      if ((await healthOf(info)).state === 'healthy') return info
+    if (info && accept(info) && identify(info).kind === 'gateway' && (await healthOf(info)).state === 'healthy') {
+      failure = failed()
+      return failure ? { failure } : { info }
     }
     await Bun.sleep(50)
   }

@@ -153,6 +153,9 @@ export class Gateway {
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
       this.server = listen(app, { host: config.gateway.host, port: config.gateway.port, maxBodyBytes: config.gateway.maxBodyBytes, idleTimeoutSeconds })
     } catch (error) {
+      // Into the log file too: a gateway started in the background has no console, and `gateway logs` is
+      // where a failed restart points.
+      this.logger?.log.error('gateway failed to start', { pid: process.pid, err: error instanceof Error ? error.message : String(error) })
       this.closeResources()
       throw error
     }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process'
+import { closeSync } from 'node:fs'
 import { applyGatewayOverrides, readableByOthers, readTokenFile, tokenSource, type GatewayFlags } from '../config/settings'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Env } from '../config/paths'
@@ -10,6 +11,7 @@ import { Gateway } from './gateway'
 import { GatewayLock, inspectLock, lockPathFor, maskTokenArgs, otherProgramMessage, readLock, withoutTokenArgs, type LockInfo } from './lock'
 import { freeThePort, terminate } from './ports'
 import { identify, selfCommand } from './process'
+import { describeFailure, openStderrFile, readFirstError, writeRestartResult, type RestartResult } from './restart-report'
 
 export interface RunOptions {
   env: Env
@@ -71,15 +73,28 @@ class Events {
   }
 }
 
+type ChildState = { pid?: number | undefined; exitCode: number | null; signalCode: NodeJS.Signals | null }
+const exited = (child: ChildState) => child.exitCode !== null || child.signalCode !== null
+
+/** Why a respawned successor did not take over: its own first error when it exited, else the timeout. */
+function successorFailure(lockPath: string, child: ChildState, timeoutMs: number): string {
+  if (!exited(child)) return `The new process (pid ${child.pid}) did not become healthy within ${timeoutMs / 1000} s.`
+  const how = child.exitCode !== null ? `exited with code ${child.exitCode}` : `was killed by ${child.signalCode}`
+  return readFirstError(lockPath) ?? `The new process (pid ${child.pid}) ${how} at start without printing an error.`
+}
+
+const SUCCESSOR_TIMEOUT_MS = 20_000
+
 /** Waits until a successor process owns the lock and answers /health; false if it does not within `timeoutMs`. */
-async function waitForSuccessor(lockPath: string, oldPid: number, child: { exitCode: number | null }, timeoutMs: number): Promise<LockInfo | null> {
+async function waitForSuccessor(lockPath: string, oldPid: number, child: ChildState, timeoutMs: number): Promise<LockInfo | null> {
   const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline && child.exitCode === null) {
+  while (Date.now() < deadline && !exited(child)) {
     const info = readLock(lockPath)
     if (info && info.pid !== oldPid && identify(info).kind === 'gateway') {
       const url = displayUrl(info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host, info.port)
+      // The gateway's own answer, not just any 200: another program may hold the port the successor wanted.
       const healthy = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
-        .then((r) => r.ok)
+        .then(async (r) => r.ok && ((await r.json()) as { status?: unknown }).status === 'healthy')
         .catch(() => false)
       if (healthy) return info
     }
@@ -107,6 +122,9 @@ export async function runGateway(options: RunOptions): Promise<number> {
   const supervised = !!env.XOPCBOT_SERVICE_MARKER || !!options.serviceMarker
   const allowSigusr1Restart = env.XOPCBOT_ALLOW_SIGUSR1_RESTART === '1' || !!options.serviceMarker
   const respawn = !supervised && env.XOPCBOT_NO_RESPAWN !== '1'
+  // Started in the background by `restart` or a respawn: stderr is a file that should hold only a failed
+  // start's error or a crash (see restart-report.ts), so the running log goes to the log file alone.
+  const background = env.XOPCBOT_BACKGROUND === '1'
   // A token given by --token or the environment is in no file: the gateway keeps it beside its lock
   // (0600) for status, token and restart, since the lock records only "--token ***".
   const source = tokenSource(env, options.flags)
@@ -149,7 +167,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
     },
   }
   const startGateway = (c: Config) => {
-    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1', env })
+    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1', env, console: !background })
     next.start()
     return next
   }
@@ -158,6 +176,23 @@ export async function runGateway(options: RunOptions): Promise<number> {
   } catch (error) {
     lock.release()
     throw error
+  }
+  /**
+   * Starts the gateway in this process with `next`; when that fails, with `previous` again (and the lock says
+   * so). Returns the config it runs with; throws only when neither starts.
+   */
+  const startInPlace = (next: Config, previous: Config, failed: (error: unknown) => void = () => {}): Config => {
+    try {
+      gateway = startGateway(next)
+      return next
+    } catch (error) {
+      failed(error)
+      gateway = startGateway(previous)
+      lock.update({ host: previous.gateway.host, port: gateway.port })
+      lock.keepToken(tokenToKeep(previous))
+      gateway.log.error('restart with the new config failed; running with the previous one', { err: (error as Error).message })
+      return previous
+    }
   }
   for (const line of banner(gateway, paths.configPath, exists, warnings)) print(line)
 
@@ -187,6 +222,17 @@ export async function runGateway(options: RunOptions): Promise<number> {
     process.off('unhandledRejection', onUnhandled)
   }
 
+  // Each restart request is answered in the restart-result file beside the lock when it is refused or fails,
+  // so that `gateway restart` reports at once (see restart-report.ts); `seq` tells one request from the next.
+  let restartSeq = 0
+  const answerer = (nonce: string, seq: number) => (state: RestartResult['state'], error: unknown, extra: Pick<RestartResult, 'pid' | 'stillRunning'>) => {
+    try {
+      writeRestartResult(lockPath, { nonce, seq, state, ...describeFailure(error), ...extra })
+    } catch (writeError) {
+      gateway.log.warn('could not write the restart result beside the lock', { err: (writeError as Error).message })
+    }
+  }
+
   // However the loop ends (return or error), the signal handlers go and the lock is released if still ours.
   try {
     for (;;) {
@@ -197,12 +243,15 @@ export async function runGateway(options: RunOptions): Promise<number> {
         return ExitCode.OK
       }
 
-      // Restart. A config that no longer loads keeps the running gateway as it is.
+      // Restart: validate first, with this process's environment and flags, which the new gateway gets too.
+      // A config that no longer loads keeps the running gateway as it is.
+      const answer = answerer(lock.current.nonce, ++restartSeq)
       let next: Config
       try {
         next = loadEffective().config
       } catch (error) {
         gateway.log.error('restart refused: the config is invalid; the gateway keeps running unchanged', { err: (error as Error).message })
+        answer('refused', error, { stillRunning: true })
         continue
       }
 
@@ -219,31 +268,47 @@ export async function runGateway(options: RunOptions): Promise<number> {
         // A --token value goes to the successor through its environment, not its command line (ps).
         const flagToken = source === 'flag' ? next.gateway.auth.token : null
         const [exe, ...args] = [command[0]!, ...command.slice(1), ...(flagToken ? withoutTokenArgs(options.argv) : options.argv)]
-        const childEnv = flagToken ? { ...process.env, XOPCBOT_GATEWAY_TOKEN: flagToken } : process.env
-        const child = spawn(exe, args, { detached: true, stdio: 'ignore', env: childEnv, cwd: process.cwd() })
+        const childEnv = { ...process.env, XOPCBOT_BACKGROUND: '1', ...(flagToken ? { XOPCBOT_GATEWAY_TOKEN: flagToken } : {}) }
+        // Its stderr goes to a private file beside the lock: what it prints if it fails to start.
+        const stderr = openStderrFile(lockPath)
+        let child
+        try {
+          child = spawn(exe, args, { detached: true, stdio: ['ignore', 'ignore', stderr], env: childEnv, cwd: process.cwd() })
+        } finally {
+          closeSync(stderr)
+        }
         child.unref()
-        const successor = await waitForSuccessor(lockPath, process.pid, child, 20_000)
+        const successor = await waitForSuccessor(lockPath, process.pid, child, SUCCESSOR_TIMEOUT_MS)
         if (successor) {
           print(`🔄 Restarted: the gateway now runs as pid ${successor.pid} on port ${successor.port}`)
           return ExitCode.OK
         }
-        // The successor did not come up: kill what is left of it and carry on in this process.
-        if (child.pid && child.exitCode === null) await terminate(child.pid, null)
-        lock = takeLock(next)
-        gateway = startGateway(next)
+        // The successor did not come up: kill what is left of it and carry on in this process, with the new
+        // config if it starts, else with the previous one.
+        const failure = successorFailure(lockPath, child, SUCCESSOR_TIMEOUT_MS)
+        if (child.pid && !exited(child)) await terminate(child.pid, null)
+        let stillRunning = false
+        try {
+          lock = takeLock(next)
+          config = startInPlace(next, config)
+          stillRunning = true
+        } finally {
+          answer('failed', new CliError(failure), { ...(child.pid ? { pid: child.pid } : {}), stillRunning })
+        }
         stopping = false
-        gateway.log.error('the new process did not become healthy within 20 s; restarted in this process instead')
+        gateway.log.error('the new process failed to start; restarted in this process instead', { pid: child.pid, err: failure })
         continue
       }
 
       // XOPCBOT_NO_RESPAWN=1: rebuild everything inside this process.
       await gateway.stop(`${event.reason}: restarting in this process`)
+      let failure: unknown = null
+      let stillRunning = false
       try {
-        gateway = startGateway(next)
-        config = next
-      } catch (error) {
-        gateway = startGateway(config)
-        gateway.log.error('restart with the new config failed; running with the previous one', { err: (error as Error).message })
+        config = startInPlace(next, config, (error) => (failure = error))
+        stillRunning = true
+      } finally {
+        if (failure) answer('failed', failure, { stillRunning })
       }
       lock.update({ host: gateway.options.config.gateway.host, port: gateway.port, restarts: lock.current.restarts + 1 })
       gateway.log.info('gateway restarted in this process', { pid: process.pid, port: gateway.port })
