@@ -157,6 +157,11 @@ describe('cron jobs', () => {
         [{ schedule: '* * * *', message: 'x' }, 'schedule: must be a cron expression with 5 or 6 fields'],
         [{ schedule: '0 0 0 * * * *', message: 'x' }, 'schedule: must be a cron expression with 5 or 6 fields'],
         [{ schedule: '2001-01-01T00:00:00Z', message: 'x' }, 'is in the past'],
+        [{ schedule: '0 0 30 2 *', message: 'x' }, 'schedule: never fires (February has no day 30)'],
+        [{ schedule: '0 0 31 4 *', message: 'x' }, 'schedule: never fires (April has no day 31)'],
+        [{ schedule: '2026-02-30T10:00:00Z', message: 'x' }, 'schedule: is not a real date-time'],
+        [{ schedule: '2099-13-01T10:00:00Z', message: 'x' }, 'schedule: is not a real date-time'],
+        [{ schedule: '2099-01-01T25:00:00Z', message: 'x' }, 'schedule: is not a real date-time'],
         [{ schedule: '@daily', message: 'x', timezone: 'Mars/Olympus' }, 'timezone: unknown time zone'],
         [{ schedule: '@daily', message: 'x', mode: 'direct' }, 'channel and chat_id: are required for mode "direct"'],
         [{ schedule: '@daily', message: 'x', channel: 'nowhere', chat_id: '1' }, 'channel: no enabled channel "nowhere"'],
@@ -212,6 +217,13 @@ describe('cron jobs', () => {
       expect(missing.stderr).toContain('JOB_NOT_FOUND')
       expect(JSON.parse((await runCli(['cron', 'list', '--json'], { home: dir })).stdout)).toEqual([])
       expect((await runCli(['cron', 'add', '--message', 'x'], { home: dir })).code).toBe(2)
+      const never = await runCli(['cron', 'add', '--schedule', '0 0 31 4 *', '--message', 'x'], { home: dir })
+      expect(never.code).toBe(1)
+      expect(never.stderr).toContain('schedule: never fires (April has no day 31)')
+      const unreal = await runCli(['cron', 'add', '--schedule', '2099-02-30T09:00:00Z', '--message', 'x'], { home: dir })
+      expect(unreal.code).toBe(1)
+      expect(unreal.stderr).toContain('schedule: is not a real date-time')
+      expect(JSON.parse((await runCli(['cron', 'list', '--json'], { home: dir })).stdout)).toEqual([])
     } finally {
       await gateway.stop()
     }

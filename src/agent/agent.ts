@@ -4,6 +4,7 @@ import type { Config } from '../config/schema'
 import { AppError } from '../errors'
 import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
+import { storageFaultOf } from '../storage/faults'
 import { createLanguageModel, resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
 import { timeTool, toolSet, type AgentTool } from './tools'
@@ -157,6 +158,13 @@ export class Agent {
       this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
       return { reply: text, session: request.session, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {
+      // A turn whose history could not be written failed in storage, not in the model: it goes up as it is,
+      // so the HTTP layer answers 503 "nothing was stored" and the inbound queue and cron retry it.
+      const storageFault = storageFaultOf(error)
+      if (storageFault) {
+        this.log.warn('turn not stored: the database cannot be written right now', { session: request.session, code: storageFault, reason: (error as Error).message })
+        throw error
+      }
       const appError = this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled: !!request.signal?.aborted, provider, baseURL })
       this.log.error('turn failed', { session: request.session, provider, model: this.model.modelId, reason: appError.message, err: error })
       throw appError

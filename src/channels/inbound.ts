@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
 import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
+import { retryDelay, RETRY_POLICY, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
 import type { Channel, Incoming } from './channel'
 
 type StoredState = 'queued' | 'processing' | 'delivering' | 'delivered' | 'failed'
@@ -34,6 +35,8 @@ export interface InboundMessage {
 
 const FINAL = new Set<StoredState>(['delivered', 'failed'])
 
+type Outcome = { state: 'delivered'; delivered_id: string } | { state: 'failed'; error: string }
+
 function view(row: Row): InboundMessage {
   return {
     id: row.id,
@@ -56,10 +59,28 @@ function view(row: Row): InboundMessage {
  * "delivering" just before it is handed to the channel. At start, queued messages and turns that did not
  * finish are processed again, stored replies are delivered, and a message caught while delivering is marked
  * failed rather than sent again — a reply is delivered at most once.
+ *
+ * Transient storage faults (full disk, a held lock, an I/O error) do not leave a message stuck until the next
+ * start: one that hit such a fault before it was handed to the channel is tried again after 1 s, 2 s, 4 s, …
+ * (RETRY_POLICY), its chat's later messages waiting behind it so their order holds, and after the last attempt
+ * it is marked failed with the reason. An outcome (delivered, failed) that could not be written is written
+ * again later in the same way, until it is: what was handed to the channel is never sent again. The timers
+ * are armed only while something waits, and stopping cancels them; the next start resumes what was left.
  */
 export class InboundQueue {
   private readonly chains = new Map<string, Promise<void>>()
   private readonly waiters = new Map<string, Set<(message: InboundMessage) => void>>()
+  /** messages in a chat's chain, so that none is processed twice at once */
+  private readonly scheduled = new Set<string>()
+  /** chats held back after a storage fault: the message to retry first, then those that arrived behind it */
+  private readonly held = new Map<string, string[]>()
+  /** storage faults each message has hit so far */
+  private readonly faults = new Map<string, number>()
+  /** outcomes that storage refused, with how often; written again until they are stored */
+  private readonly unwritten = new Map<string, { outcome: Outcome; attempts: number }>()
+  private readonly chatRetries: RetryTimer<string>
+  private readonly outcomeRetries: RetryTimer<string>
+  private readonly policy: RetryPolicy
   private active = 0
   private stopping = false
   private readonly log: Logger
@@ -72,9 +93,16 @@ export class InboundQueue {
       log: Logger
       /** strips configured secrets from error texts before they are stored */
       redact?: (text: string) => string
+      /** when retries are due (default: the system clock) */
+      clock?: Clock
+      /** how often and how soon work that hit a storage fault is tried again (default RETRY_POLICY) */
+      retry?: RetryPolicy
     },
   ) {
     this.log = deps.log.withTag('inbound')
+    this.policy = deps.retry ?? RETRY_POLICY
+    this.chatRetries = new RetryTimer((chat) => this.release(chat), deps.clock ?? systemClock)
+    this.outcomeRetries = new RetryTimer((id) => this.rewrite(id), deps.clock ?? systemClock)
   }
 
   /** Stores one message and schedules it; resolves to its id. The same external event gives the same id. */
@@ -87,7 +115,7 @@ export class InboundQueue {
   acceptAll(messages: Incoming[], source: string, alongside?: () => void): string[] {
     const now = new Date().toISOString()
     const ids: string[] = []
-    const fresh: string[] = []
+    const fresh: { id: string; chat: string }[] = []
     const insert = this.deps.db.query(
       `INSERT INTO inbound_messages (id, channel, chat_id, content, sender, source, external_id, state, created_at, updated_at)
        VALUES ($id, $channel, $chat_id, $content, $sender, $source, $external_id, 'queued', $now, $now)
@@ -99,7 +127,7 @@ export class InboundQueue {
         const result = insert.run({ id, channel: message.channel, chat_id: message.chatId, content: message.content, sender: message.sender ?? null, source, external_id: message.externalId ?? null, now })
         if (result.changes > 0) {
           ids.push(id)
-          fresh.push(id)
+          fresh.push({ id, chat: `${message.channel}:${message.chatId}` })
         } else {
           const existing = this.deps.db.query('SELECT id FROM inbound_messages WHERE channel = $channel AND external_id = $external_id').get({ channel: message.channel, external_id: message.externalId ?? null }) as { id: string }
           ids.push(existing.id)
@@ -107,7 +135,7 @@ export class InboundQueue {
       }
       alongside?.()
     }).immediate()
-    for (const id of fresh) this.schedule(id)
+    for (const { id, chat } of fresh) this.schedule(id, chat)
     return ids
   }
 
@@ -148,14 +176,27 @@ export class InboundQueue {
       .query(`UPDATE inbound_messages SET state = 'failed', error = 'the gateway stopped while this reply was being delivered; it was not sent again, so it may not have arrived', updated_at = $now WHERE state = 'delivering'`)
       .run({ now }).changes
     if (interrupted) this.log.warn('replies interrupted while being delivered were marked failed', { count: interrupted })
-    const pending = this.deps.db.query(`SELECT id FROM inbound_messages WHERE state IN ('queued', 'processing') ORDER BY seq`).all() as { id: string }[]
+    const pending = this.deps.db.query(`SELECT id, channel, chat_id FROM inbound_messages WHERE state IN ('queued', 'processing') ORDER BY seq`).all() as { id: string; channel: string; chat_id: string }[]
     if (pending.length) this.log.info('resuming stored messages', { count: pending.length })
-    for (const { id } of pending) this.schedule(id)
+    for (const { id, channel, chat_id } of pending) this.schedule(id, `${channel}:${chat_id}`)
   }
 
-  /** No new work starts; what is running finishes (the graceful stop waits with `idle`). */
+  /**
+   * No new work starts; what is running finishes (the graceful stop waits with `idle`). Pending retries are
+   * dropped, not waited for: their messages are still stored as queued or processing, and the next start
+   * resumes them (an outcome not yet written leaves its message "delivering", which that start marks failed).
+   */
   stop() {
     this.stopping = true
+    this.chatRetries.stop()
+    this.outcomeRetries.stop()
+  }
+
+  /** How many messages wait for a retry after a storage fault, and how many outcomes wait to be written. */
+  retrying(): { messages: number; outcomes: number } {
+    let messages = 0
+    for (const ids of this.held.values()) messages += ids.length
+    return { messages, outcomes: this.unwritten.size }
   }
 
   idle(timeoutMs: number): Promise<boolean> {
@@ -178,26 +219,41 @@ export class InboundQueue {
   }
 
   /** Messages of one chat are processed one after another, in the order they were stored. */
-  private schedule(id: string) {
-    const row = this.row(id)
-    if (!row) return
-    const chat = `${row.channel}:${row.chat_id}`
-    const next = (this.chains.get(chat) ?? Promise.resolve()).then(() => this.process(id))
+  private schedule(id: string, chat: string) {
+    if (this.scheduled.has(id)) return
+    this.scheduled.add(id)
+    const next = (this.chains.get(chat) ?? Promise.resolve()).then(() => this.process(id, chat))
     this.chains.set(chat, next)
     next.then(() => {
       if (this.chains.get(chat) === next) this.chains.delete(chat)
     })
   }
 
-  private async process(id: string) {
-    if (this.stopping) return
+  private async process(id: string, chat: string) {
+    try {
+      if (this.stopping) return
+      // Behind a message that waits for its retry, a chat's later messages wait too: their order holds.
+      const held = this.held.get(chat)
+      if (held) {
+        if (!held.includes(id)) held.push(id)
+        return
+      }
+      await this.attempt(id, chat)
+    } finally {
+      this.scheduled.delete(id)
+    }
+  }
+
+  private async attempt(id: string, chat: string) {
     this.active++
+    let handedOver = false
     try {
       let row = this.row(id)
-      if (!row || FINAL.has(row.state)) return
+      // A message found "delivering" was handed to its channel already; only its outcome is still to be written.
+      if (!row || FINAL.has(row.state) || row.state === 'delivering') return
       const channel = this.deps.channel(row.channel)
       if (!channel) {
-        this.setState(id, 'failed', { error: `channel "${row.channel}" is not configured or not enabled any more` })
+        this.settle(id, { state: 'failed', error: `channel "${row.channel}" is not configured or not enabled any more` })
         return
       }
       if (row.reply === null) {
@@ -213,24 +269,83 @@ export class InboundQueue {
             },
           })
         } catch (error) {
-          this.setState(id, 'failed', { error: (error as Error).message })
+          if (storageFaultOf(error)) throw error
+          this.settle(id, { state: 'failed', error: (error as Error).message })
           return
         }
         row = this.row(id)!
       }
       if (this.stopping) return
       this.setState(id, 'delivering')
+      // From here on the reply may reach the chat: whatever happens, it is not sent again.
+      handedOver = true
+      this.faults.delete(id)
+      let outcome: Outcome
       try {
-        const deliveredId = await channel.send(row.chat_id, row.reply ?? '', id)
-        this.setState(id, 'delivered', { delivered_id: deliveredId })
+        outcome = { state: 'delivered', delivered_id: await channel.send(row.chat_id, row.reply ?? '', id) }
       } catch (error) {
         this.log.error('delivery failed', { id, channel: row.channel, chatId: row.chat_id, err: error })
-        this.setState(id, 'failed', { error: `delivery failed: ${(error as Error).message}` })
+        outcome = { state: 'failed', error: `delivery failed: ${(error as Error).message}` }
       }
+      this.settle(id, outcome)
     } catch (error) {
-      this.log.error('processing a message failed', { id, err: error })
+      const code = storageFaultOf(error)
+      if (code && !handedOver) this.retryLater(id, chat, code, error as Error)
+      else this.log.error('processing a message failed', { id, err: error })
     } finally {
       this.active--
     }
+  }
+
+  /** A storage fault before the reply was handed over: the chat waits, then this message is tried again — or, after the last attempt, fails. */
+  private retryLater(id: string, chat: string, code: string, error: Error) {
+    const attempt = (this.faults.get(id) ?? 0) + 1
+    if (attempt >= this.policy.attempts) {
+      this.faults.delete(id)
+      this.log.error('giving up on a message: the database could not be written', { id, code, attempts: attempt, reason: error.message })
+      this.settle(id, { state: 'failed', error: `not answered: the database could not be written in ${attempt} attempts (${code}: ${error.message}); nothing was sent to the chat, send the message again` })
+      return
+    }
+    this.faults.set(id, attempt)
+    this.held.set(chat, [id])
+    const delay = retryDelay(attempt, this.policy)
+    this.log.warn('storage fault while processing a message; it will be tried again', { id, code, attempt, of: this.policy.attempts, retryInMs: delay, reason: error.message })
+    this.chatRetries.after(chat, delay)
+  }
+
+  /** A held chat's retry is due: its messages go back into its chain, the one that hit the fault first. */
+  private release(chat: string) {
+    const ids = this.held.get(chat) ?? []
+    this.held.delete(chat)
+    for (const id of ids) this.schedule(id, chat)
+  }
+
+  /** Records how a message ended; when storage refuses, the outcome is kept and written again later. */
+  private settle(id: string, outcome: Outcome) {
+    this.faults.delete(id)
+    try {
+      if (outcome.state === 'delivered') this.setState(id, 'delivered', { delivered_id: outcome.delivered_id })
+      else this.setState(id, 'failed', { error: outcome.error })
+      this.unwritten.delete(id)
+    } catch (error) {
+      const code = storageFaultOf(error)
+      if (!code) {
+        this.unwritten.delete(id)
+        this.log.error('could not record how a message ended', { id, state: outcome.state, err: error })
+        return
+      }
+      const entry = this.unwritten.get(id) ?? { outcome, attempts: 0 }
+      entry.attempts++
+      this.unwritten.set(id, entry)
+      // No last attempt here: the outcome is known, and writing it is the only way to tell the client.
+      const delay = retryDelay(entry.attempts, this.policy)
+      this.log.warn('how a message ended could not be written; writing it again later', { id, state: outcome.state, code, retryInMs: delay })
+      this.outcomeRetries.after(id, delay)
+    }
+  }
+
+  private rewrite(id: string) {
+    const entry = this.unwritten.get(id)
+    if (entry) this.settle(id, entry.outcome)
   }
 }

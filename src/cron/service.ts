@@ -8,6 +8,7 @@ import type { Channel } from '../channels/channel'
 import { AppError } from '../errors'
 import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
+import { retryDelay, RETRY_POLICY, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
 import { isOneShot, nextRunOf, scheduleProblem } from './schedule'
 
 /** Fields of a new job (SPEC §10). */
@@ -58,6 +59,25 @@ export interface Run {
 
 type JobRow = Omit<Job, 'enabled'> & { enabled: number }
 
+/**
+ * A run on its way. What it has done survives a storage fault, so that a retry neither runs the work again
+ * once it produced an outcome (a delivery is never repeated) nor loses that outcome.
+ */
+interface RunState {
+  id: string
+  job: Job
+  trigger: Run['trigger']
+  /** when it began (or, if it never could, when it was due) */
+  startedAt: string
+  /** its row ("running") is stored */
+  begun: boolean
+  /** storage faults before an outcome */
+  faults: number
+  outcome?: { status: 'ok'; reply: string } | { status: 'failed'; error: string }
+  /** failed attempts to store the outcome */
+  outcomeWrites: number
+}
+
 /** A one-shot whose time has come (croner still reports a time in the current second as next). */
 function oneShotPassed(schedule: string, timezone: string): boolean {
   if (!isOneShot(schedule)) return false
@@ -74,6 +94,10 @@ const invalid = (message: string) => new AppError('INVALID_REQUEST', message)
  * start; changes take effect at once; a job never overlaps itself; one-shots run once (also when their time
  * passed while the gateway was down) and then disable themselves. Runs use the agent and the channels —
  * the same turn and delivery code as inbound messages.
+ *
+ * A run that hits a transient storage fault (full disk, a held lock) before it has an outcome is tried again
+ * after 1 s, 2 s, 4 s, … (RETRY_POLICY) and recorded failed after the last attempt; an outcome that could not
+ * be stored is written again later until it is. A job waiting for such a retry skips its ticks (no overlap).
  */
 export class CronService {
   /** when each scheduled job is due next (epoch ms); one timer serves them all */
@@ -83,6 +107,10 @@ export class CronService {
   private readonly patterns = new Map<string, Cron>()
   private readonly chains = new Map<string, Promise<void>>()
   private readonly running = new Set<string>()
+  /** runs waiting for a retry after a storage fault, by run id */
+  private readonly pendingRuns = new Map<string, RunState>()
+  private readonly retries: RetryTimer<string>
+  private readonly policy: RetryPolicy
   private active = 0
   private stopping = false
   private readonly log: Logger
@@ -96,9 +124,15 @@ export class CronService {
       defaultTimezone: string
       /** strips configured secrets from error texts before they are stored */
       redact?: (text: string) => string
+      /** when retries after a storage fault are due (default: the system clock) */
+      clock?: Clock
+      /** how often and how soon a run that hit a storage fault is tried again (default RETRY_POLICY) */
+      retry?: RetryPolicy
     },
   ) {
     this.log = deps.log.withTag('cron')
+    this.policy = deps.retry ?? RETRY_POLICY
+    this.retries = new RetryTimer((runId) => this.resume(runId), deps.clock ?? systemClock)
   }
 
   /** Schedules every enabled job; settles runs a crash interrupted; runs one-shots whose time has passed. */
@@ -110,16 +144,21 @@ export class CronService {
     for (const job of jobs) {
       if (oneShotPassed(job.schedule, job.timezone)) {
         this.log.info('one-shot job missed while the gateway was down: running it now', { job: job.id, schedule: job.schedule })
-        void this.runNow(job, 'catch-up', this.newRunId())
+        void this.runNow(this.newRun(job, 'catch-up'))
       } else this.schedule(job)
     }
     this.arm()
     this.log.info('cron started', { jobs: this.due.size })
   }
 
-  /** Stops every timer; runs in progress finish (the graceful stop waits with `idle`). */
+  /**
+   * Stops every timer; runs in progress finish (the graceful stop waits with `idle`). Runs waiting for a
+   * retry are not waited for: their rows stay "running" and the next start records them as interrupted.
+   */
   stop() {
     this.stopping = true
+    this.retries.stop()
+    this.pendingRuns.clear()
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     this.due.clear()
@@ -206,9 +245,11 @@ export class CronService {
   /** Runs a job now, in the background, after a run of it that is in progress; resolves to the run id. */
   trigger(id: string): string {
     const job = this.get(id)
-    const runId = this.newRunId()
-    void this.runNow(job, 'manual', runId)
-    return runId
+    const run = this.newRun(job, 'manual')
+    // When nothing of the job runs, the run starts here: a storage fault is the caller's 503, nothing stored.
+    if (!this.chains.has(job.id)) this.begin(run)
+    void this.runNow(run)
+    return run.id
   }
 
   runs(id: string, limit = 50): Run[] {
@@ -219,8 +260,8 @@ export class CronService {
     return rows.map(({ reply, error, ...run }) => ({ ...run, ...(reply !== null ? { reply } : {}), ...(error !== null ? { error } : {}) }))
   }
 
-  private newRunId() {
-    return `run_${randomUUID().replaceAll('-', '').slice(0, 16)}`
+  private newRun(job: Job, trigger: Run['trigger']): RunState {
+    return { id: `run_${randomUUID().replaceAll('-', '').slice(0, 16)}`, job, trigger, startedAt: new Date().toISOString(), begun: false, faults: 0, outcomeWrites: 0 }
   }
 
   private view(job: Job): JobView {
@@ -287,57 +328,146 @@ export class CronService {
       const next = isOneShot(job.schedule) ? null : this.nextAfter(job, new Date(Math.max(at, now - 1000)))
       if (next) this.due.set(id, next.getTime())
       else this.due.delete(id)
-      if (this.running.has(id)) {
+      if (this.running.has(id) || this.waitsForRetry(id)) {
         this.log.info('tick skipped: the previous run of this job is still running', { job: id })
         continue
       }
-      void this.runNow(job, 'schedule', this.newRunId())
+      void this.runNow(this.newRun(job, 'schedule'))
     }
     this.arm()
   }
 
-  private runNow(job: Job, trigger: Run['trigger'], runId: string): Promise<void> {
-    const previous = this.chains.get(job.id) ?? Promise.resolve()
-    const next = previous.then(() => this.execute(job, trigger, runId))
-    this.chains.set(job.id, next)
+  private runNow(run: RunState): Promise<void> {
+    const jobId = run.job.id
+    const previous = this.chains.get(jobId) ?? Promise.resolve()
+    const next = previous.then(() => this.execute(run))
+    this.chains.set(jobId, next)
     next.then(() => {
-      if (this.chains.get(job.id) === next) this.chains.delete(job.id)
+      if (this.chains.get(jobId) === next) this.chains.delete(jobId)
     })
     return next
   }
 
-  private async execute(job: Job, trigger: Run['trigger'], runId: string) {
+  private async execute(run: RunState) {
     if (this.stopping) return
+    const { job } = run
     this.running.add(job.id)
     this.active++
-    const db = this.deps.db
     try {
-      db.transaction(() => {
-        db.query(`INSERT INTO cron_runs (id, job_id, trigger, status, started_at) VALUES ($id, $job_id, $trigger, 'running', $now)`).run({ id: runId, job_id: job.id, trigger, now: new Date().toISOString() })
-        // A one-shot is disabled as it starts: even a crash during the run cannot make it run twice.
-        if (isOneShot(job.schedule)) db.query('UPDATE cron_jobs SET enabled = 0, updated_at = $now WHERE id = $id').run({ id: job.id, now: new Date().toISOString() })
-      }).immediate()
-      if (isOneShot(job.schedule)) this.unschedule(job.id)
-      let reply: string
-      if (job.mode === 'agent') {
-        reply = (await this.deps.agent.turn({ session: job.session ?? `cron:${job.id}`, message: job.message })).reply
-        if (job.channel && job.chat_id) await this.channelOf(job).send(job.chat_id, reply)
-      } else {
-        await this.channelOf(job).send(job.chat_id!, job.message)
-        reply = job.message
-      }
-      db.query(`UPDATE cron_runs SET status = 'ok', reply = $reply, finished_at = $now WHERE id = $id`).run({ id: runId, reply, now: new Date().toISOString() })
-      this.log.info('job ran', { job: job.id, run: runId, trigger })
+      if (!run.begun) this.begin(run)
+      run.outcome ??= await this.perform(run)
+      this.record(run)
     } catch (error) {
-      const message = this.deps.redact ? this.deps.redact((error as Error).message) : (error as Error).message
-      try {
-        db.query(`UPDATE cron_runs SET status = 'failed', error = $error, finished_at = $now WHERE id = $id`).run({ id: runId, error: message, now: new Date().toISOString() })
-      } catch {}
-      this.log.error('job failed', { job: job.id, run: runId, trigger, reason: message })
+      const code = storageFaultOf(error)
+      if (code) this.retryLater(run, code, error as Error)
+      else this.log.error('job failed unexpectedly', { job: job.id, run: run.id, err: error })
     } finally {
       this.running.delete(job.id)
       this.active--
     }
+  }
+
+  /** Stores the run as running; a one-shot is disabled as it starts: even a crash during the run cannot make it run twice. */
+  private begin(run: RunState) {
+    const db = this.deps.db
+    const oneShot = isOneShot(run.job.schedule)
+    run.startedAt = new Date().toISOString()
+    db.transaction(() => {
+      db.query(`INSERT INTO cron_runs (id, job_id, trigger, status, started_at) VALUES ($id, $job_id, $trigger, 'running', $now)`).run({ id: run.id, job_id: run.job.id, trigger: run.trigger, now: run.startedAt })
+      if (oneShot) db.query('UPDATE cron_jobs SET enabled = 0, updated_at = $now WHERE id = $id').run({ id: run.job.id, now: new Date().toISOString() })
+    }).immediate()
+    run.begun = true
+    if (oneShot) this.unschedule(run.job.id)
+  }
+
+  /** The job's work: an agent turn (and its delivery) or a direct delivery. A storage fault is thrown, to be retried. */
+  private async perform(run: RunState): Promise<NonNullable<RunState['outcome']>> {
+    const { job } = run
+    try {
+      if (job.mode === 'agent') {
+        const reply = (await this.deps.agent.turn({ session: job.session ?? `cron:${job.id}`, message: job.message })).reply
+        if (job.channel && job.chat_id) await this.channelOf(job).send(job.chat_id, reply)
+        return { status: 'ok', reply }
+      }
+      await this.channelOf(job).send(job.chat_id!, job.message)
+      return { status: 'ok', reply: job.message }
+    } catch (error) {
+      if (storageFaultOf(error)) throw error
+      const message = this.deps.redact ? this.deps.redact((error as Error).message) : (error as Error).message
+      return { status: 'failed', error: message }
+    }
+  }
+
+  /** Stores the outcome (the row too, if the run never got to store it). */
+  private record(run: RunState) {
+    const outcome = run.outcome!
+    const db = this.deps.db
+    const oneShot = isOneShot(run.job.schedule) && !run.begun
+    db.transaction(() => {
+      // Nothing is recorded for a job deleted in the meantime (its runs went with it).
+      db.query(
+        `INSERT INTO cron_runs (id, job_id, trigger, status, started_at, finished_at, reply, error)
+         SELECT $id, $job_id, $trigger, $status, $started_at, $now, $reply, $error WHERE EXISTS (SELECT 1 FROM cron_jobs WHERE id = $job_id)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, reply = excluded.reply, error = excluded.error`,
+      ).run({
+        id: run.id,
+        job_id: run.job.id,
+        trigger: run.trigger,
+        status: outcome.status,
+        started_at: run.startedAt,
+        now: new Date().toISOString(),
+        reply: outcome.status === 'ok' ? outcome.reply : null,
+        error: outcome.status === 'failed' ? outcome.error : null,
+      })
+      // A one-shot that never got to start is done as well: it failed once and does not come back.
+      if (oneShot) db.query('UPDATE cron_jobs SET enabled = 0, updated_at = $now WHERE id = $id').run({ id: run.job.id, now: new Date().toISOString() })
+    }).immediate()
+    if (oneShot) this.unschedule(run.job.id)
+    if (outcome.status === 'ok') this.log.info('job ran', { job: run.job.id, run: run.id, trigger: run.trigger })
+    else this.log.error('job failed', { job: run.job.id, run: run.id, trigger: run.trigger, reason: outcome.error })
+  }
+
+  /** After a storage fault: try the run again later — after the last attempt it is recorded failed; an outcome is written again until it is stored. */
+  private retryLater(run: RunState, code: string, error: Error) {
+    let delay: number
+    if (run.outcome) {
+      run.outcomeWrites++
+      delay = retryDelay(run.outcomeWrites, this.policy)
+      this.log.warn('the outcome of a run could not be stored; writing it again later', { job: run.job.id, run: run.id, code, retryInMs: delay })
+    } else {
+      run.faults++
+      if (run.faults >= this.policy.attempts) {
+        run.outcome = { status: 'failed', error: `the run could not be completed: the database could not be written in ${run.faults} attempts (${code}: ${error.message})` }
+        this.log.error('giving up on a run: the database could not be written', { job: run.job.id, run: run.id, code, attempts: run.faults })
+        try {
+          this.record(run)
+          return
+        } catch (failure) {
+          if (!storageFaultOf(failure)) {
+            this.log.error('could not record a failed run', { job: run.job.id, run: run.id, err: failure })
+            return
+          }
+          run.outcomeWrites++
+          delay = retryDelay(run.outcomeWrites, this.policy)
+        }
+      } else {
+        delay = retryDelay(run.faults, this.policy)
+        this.log.warn('storage fault during a run; it will be tried again', { job: run.job.id, run: run.id, code, attempt: run.faults, of: this.policy.attempts, retryInMs: delay, reason: error.message })
+      }
+    }
+    this.pendingRuns.set(run.id, run)
+    this.retries.after(run.id, delay)
+  }
+
+  private resume(runId: string) {
+    const run = this.pendingRuns.get(runId)
+    this.pendingRuns.delete(runId)
+    if (run) void this.runNow(run)
+  }
+
+  private waitsForRetry(jobId: string): boolean {
+    for (const run of this.pendingRuns.values()) if (run.job.id === jobId) return true
+    return false
   }
 
   private channelOf(job: Job): Channel {

@@ -2,8 +2,8 @@ import { Elysia } from 'elysia'
 import { z } from 'zod'
 import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
-import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import { streamError } from './errors'
 import { sseResponse } from './sse'
 
 export const AgentRequest = z.strictObject({
@@ -21,9 +21,7 @@ function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: R
         const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
         send('done', { reply: result.reply, session: result.session })
       } catch (error) {
-        const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
-        if (!(error instanceof AppError)) log.error('unexpected error in a streamed turn', { requestId, err: error })
-        send('error', appError.toJSON())
+        send('error', streamError(error, log, requestId).toJSON())
       }
     },
     requestId ? { 'x-request-id': requestId } : {},

@@ -138,7 +138,7 @@ export function createApp(deps: AppDeps) {
     .use(healthRoutes(deps))
     .use(statusRoutes(deps))
     .use(deps.agent ? agentRoutes(deps.agent, deps.log) : new Elysia({ name: 'agent-off' }))
-    .use(deps.agent ? openAiRoutes(deps.agent) : new Elysia({ name: 'openai-off' }))
+    .use(deps.agent ? openAiRoutes(deps.agent, deps.log) : new Elysia({ name: 'openai-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
     .use(
       deps.channels && deps.queue

@@ -2,6 +2,7 @@ import { Elysia, ValidationError } from 'elysia'
 import { z } from 'zod'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import { storageFaultOf } from '../storage/faults'
 import { describeIssues } from '../validation'
 import { factsOf } from './request-id'
 import { pathOf } from './request-gate'
@@ -29,25 +30,47 @@ const ELYSIA_CODES: Record<string, AppError['code']> = {
   INVALID_FILE_TYPE: 'INVALID_REQUEST',
 }
 
-/** The storage cannot be written or read right now (read-only or full disk, I/O error): a 503 worth retrying. */
-const STORAGE_UNAVAILABLE = /^SQLITE_(READONLY|FULL|IOERR|CANTOPEN|BUSY|LOCKED)/
+const STORAGE_HINTS: Record<string, string> = {
+  FULL: 'the disk is full',
+  READONLY: 'the database is read-only',
+  IOERR: 'an I/O error',
+  BUSY: 'another process holds the database lock',
+  LOCKED: 'the database is locked',
+  CANTOPEN: 'the database file cannot be opened',
+}
+
+/**
+ * The one answer to a transient storage fault (read-only or full disk, I/O error, a held lock), wherever in a
+ * request it surfaces — a route, a turn's history write, a streamed turn: 503, nothing was stored, retry.
+ */
+export function storageUnavailable(code: string): AppError {
+  return new AppError('UNAVAILABLE', `the database cannot be used right now (${code}: ${STORAGE_HINTS[code.split('_')[1]!] ?? 'a storage fault'}); nothing was stored, retry later`)
+}
 
 /** Maps anything thrown while handling a request to an AppError; unexpected errors become a generic 500. */
-export function toAppError(code: string | number, error: unknown, request: Request): { appError: AppError; unexpected: boolean } {
+export function toAppError(code: string | number, error: unknown, request?: Request): { appError: AppError; unexpected: boolean } {
   if (error instanceof AppError) return { appError: error, unexpected: false }
   // Elysia wraps whatever a parser throws in a ParseError; ours throws AppErrors that say what is wrong.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return { appError: error.cause, unexpected: false }
   if (error instanceof ValidationError) return { appError: new AppError('INVALID_REQUEST', describeValidation(error)), unexpected: false }
-  const storageCode = (error as { code?: unknown })?.code
-  if (typeof storageCode === 'string' && STORAGE_UNAVAILABLE.test(storageCode)) {
-    return { appError: new AppError('UNAVAILABLE', `the database cannot be used right now (${storageCode}: read-only or full disk?); nothing was stored, retry later`), unexpected: true }
-  }
+  const storageCode = storageFaultOf(error)
+  if (storageCode) return { appError: storageUnavailable(storageCode), unexpected: true }
   if (typeof code === 'string' && code in ELYSIA_CODES) {
     const mapped = ELYSIA_CODES[code]!
-    const message = mapped === 'NOT_FOUND' ? `no route for ${request.method} ${pathOf(request.url)}` : 'the request could not be parsed'
+    const message = mapped !== 'NOT_FOUND' ? 'the request could not be parsed' : request ? `no route for ${request.method} ${pathOf(request.url)}` : 'no such route'
     return { appError: new AppError(mapped, message), unexpected: false }
   }
   return { appError: new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log'), unexpected: true }
+}
+
+/**
+ * What a stream reports when its work fails after the response has begun (an SSE `error` event): the same
+ * mapping as the error handler, so a storage fault is UNAVAILABLE there too; unexpected errors are logged.
+ */
+export function streamError(error: unknown, log: Logger, requestId?: string): AppError {
+  const { appError, unexpected } = toAppError('STREAM', error)
+  if (unexpected) log.withTag('http').error('unexpected error in a stream', { requestId, err: error })
+  return appError
 }
 
 const INTERNAL = new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')

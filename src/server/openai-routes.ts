@@ -4,6 +4,8 @@ import { z } from 'zod'
 import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import { AppError } from '../errors'
+import type { Logger } from '../logging/logger'
+import { streamError } from './errors'
 import { sseResponse } from './sse'
 
 const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() })
@@ -47,14 +49,14 @@ function sessionFor(request: Request, user: string | undefined): string {
  * POST /v1/chat/completions and GET /v1/models (OpenAI's protocol), so OpenAI client libraries talk to the
  * assistant as they are. The token is the API key. Each request is one agent turn with the last user message.
  */
-export function openAiRoutes(agent: Agent) {
+export function openAiRoutes(agent: Agent, log: Logger) {
   return new Elysia({ name: 'openai', prefix: '/v1' })
     .get('/models', function listModels() {
       return { object: 'list', data: [{ id: MODEL_ID, object: 'model', created: 0, owned_by: 'xopcbot' }] }
     })
     .post(
       '/chat/completions',
-      async function chatCompletions({ body, request }) {
+      async function chatCompletions({ body, request, set }) {
         const last = [...body.messages].reverse().find((m) => m.role === 'user')
         const message = last ? textOf(last.content) : ''
         if (!message) throw new AppError('INVALID_REQUEST', 'messages: needs a user message with text')
@@ -75,6 +77,7 @@ export function openAiRoutes(agent: Agent) {
             usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
           }
         }
+        const requestId = set.headers['x-request-id'] as string | undefined
         const chunk = (delta: unknown, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })
         return sseResponse(async (write) => {
           const send = (data: unknown) => write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
@@ -83,7 +86,7 @@ export function openAiRoutes(agent: Agent) {
             await agent.turn({ session, message, signal: request.signal, onDelta: (text) => send(chunk({ content: text }, null)) })
             send(chunk({}, 'stop'))
           } catch (error) {
-            const appError = error instanceof AppError ? error : new AppError('INTERNAL_ERROR', 'an unexpected error occurred')
+            const appError = streamError(error, log, requestId)
             send({ error: { message: appError.message, type: appError.code, code: appError.code } })
           }
           send('[DONE]')
