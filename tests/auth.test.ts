@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { AuthFailureLimiter, authModeFor, isLoopbackAddress, isLoopbackHost, tokensMatch } from '../src/server/auth'
+import { AuthFailureLimiter, authModeFor, limiterKeyOf, isLoopbackAddress, isLoopbackHost, tokensMatch } from '../src/server/auth'
 import { pathOf, refusalOf } from '../src/server/request-gate'
 import { makeApp, request } from './helpers/app'
 
@@ -122,6 +122,15 @@ describe('with a token configured', () => {
     expect((await app.handle(request('/api/status', { headers: { authorization: `Bearer ${TOKEN}` } }))).status).toBe(200)
   })
 
+  test('IPv6 failures count per /64: changing the address inside it does not give fresh tries', async () => {
+    const limiter = new AuthFailureLimiter({ maxFailures: 5, windowMs: 60_000 })
+    let host = 1
+    const { app } = makeApp({ token: () => TOKEN, peerAddress: () => `2001:db8:7:7::${(host++).toString(16)}`, authLimiter: limiter })
+    const wrong = () => app.handle(request('/api/status', { headers: { authorization: 'Bearer wrong-guess' } }))
+    for (let i = 0; i < 5; i++) expect((await wrong()).status).toBe(401)
+    expect((await wrong()).status).toBe(429)
+  })
+
   test('/health needs no token', async () => {
     const { app } = withToken()
     expect((await app.handle(request('/health'))).status).toBe(200)
@@ -197,6 +206,16 @@ describe('the request gate and the auth map', () => {
     }
     // Built in this process (app.handle): the URL carries the authority.
     expect(refusalOf(withHost(null))).toBeNull()
+  })
+
+  test('the limiter counts IPv4 addresses one by one and IPv6 addresses by their /64', () => {
+    expect(limiterKeyOf('192.0.2.10')).toBe('192.0.2.10')
+    expect(limiterKeyOf('::ffff:192.0.2.10')).toBe('192.0.2.10')
+    expect(limiterKeyOf('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64')
+    expect(limiterKeyOf('2001:db8:1:2:bbbb:cccc:dddd:eeee')).toBe('2001:db8:1:2::/64')
+    expect(limiterKeyOf('2001:db8::1')).toBe('2001:db8:0:0::/64')
+    expect(limiterKeyOf('fe80::1%eth0')).toBe('fe80:0:0:0::/64')
+    expect(limiterKeyOf('::1')).toBe('0:0:0:0::/64')
   })
 
   test('pathOf gives the routed path for absolute and relative URLs alike', () => {

@@ -351,7 +351,8 @@ describe('webhook deliveries', () => {
         const m = (await json(await fetch(`${url}/api/message/${message_id}`))).message
         return m.state === 'failed' ? m : null
       }, { what: 'failed state' })
-      expect(message.error).toBe(`delivery failed: ${w.receiver.url} answered HTTP 307 (redirects are not followed)`)
+      // Only the origin is named: a receiver's path or query may hold a token of its own.
+      expect(message.error).toBe(`delivery failed: ${new URL(w.receiver.url).origin} answered HTTP 307 (redirects are not followed)`)
       // A permanent failure: one attempt, not retried, and nothing sent to where the redirect pointed.
       expect(w.receiver.received).toHaveLength(1)
       expect(w.receiver.received[0]!.signatureValid).toBe(true)

@@ -11,7 +11,7 @@ import { AppError } from '../src/errors'
 import { createLogger } from '../src/logging/logger'
 import { outboundFetch, RedirectRefused } from '../src/net/outbound'
 import { openDatabase } from '../src/storage/db'
-import { WebhookEventLog } from '../src/storage/webhook-events'
+import { WEBHOOK_REPLAY_WINDOW_MS, WebhookEventLog } from '../src/storage/webhook-events'
 import { startWebhookReceiver } from './fakes/webhook-receiver'
 
 const SECRET = 'a-webhook-secret-of-some-length'
@@ -93,12 +93,14 @@ describe('verifySignature', () => {
 })
 
 describe('WebhookChannel replay window (fake clock)', () => {
-  test('an event id is a duplicate for 10 minutes after it was accepted, then new again', async () => {
+  test('an event id is a duplicate for the replay window (10 minutes, and longer than the ±300 s of timestamps), then new again', async () => {
     const { clock, channel, messages } = setup()
+    expect(WEBHOOK_REPLAY_WINDOW_MS).toBeGreaterThanOrEqual(10 * MINUTE)
+    expect(WEBHOOK_REPLAY_WINDOW_MS).toBeGreaterThanOrEqual((2 * 300 + 2) * 1000)
     expect((await receive(channel, request('hi', clock.now, 'evt-1'))).body).toMatchObject({ status: 'ok', message_id: expect.stringMatching(/^msg_/) })
-    clock.now = T0 + 10 * MINUTE - 1000
+    clock.now = T0 + WEBHOOK_REPLAY_WINDOW_MS - 1000
     expect((await receive(channel, request('hi', clock.now, 'evt-1'))).body).toEqual({ status: 'ok', duplicate: true })
-    clock.now = T0 + 10 * MINUTE + 1
+    clock.now = T0 + WEBHOOK_REPLAY_WINDOW_MS + 1
     expect((await receive(channel, request('hi', clock.now, 'evt-1'))).body).toMatchObject({ status: 'ok', message_id: expect.stringMatching(/^msg_/) })
     expect(messages()).toBe(2)
   })
@@ -118,12 +120,12 @@ describe('WebhookChannel replay window (fake clock)', () => {
     const { events } = setup()
     for (let i = 0; i < 200; i++) events.record('myapp', [`id:${i}`], T0)
     expect(events.size()).toBe(200)
-    events.record('myapp', ['id:new'], T0 + 10 * MINUTE + 1)
+    events.record('myapp', ['id:new'], T0 + WEBHOOK_REPLAY_WINDOW_MS + 1)
     expect(events.size()).toBe(200 - 64 + 1)
-    for (let i = 0; i < 3; i++) events.record('myapp', [`id:later-${i}`], T0 + 11 * MINUTE)
+    for (let i = 0; i < 3; i++) events.record('myapp', [`id:later-${i}`], T0 + WEBHOOK_REPLAY_WINDOW_MS + MINUTE)
     expect(events.size()).toBe(4)
-    expect(events.seen('myapp', ['id:new'], T0 + 11 * MINUTE)).toBe(true)
-    expect(events.seen('other', ['id:new'], T0 + 11 * MINUTE)).toBe(false)
+    expect(events.seen('myapp', ['id:new'], T0 + WEBHOOK_REPLAY_WINDOW_MS + MINUTE)).toBe(true)
+    expect(events.seen('other', ['id:new'], T0 + WEBHOOK_REPLAY_WINDOW_MS + MINUTE)).toBe(false)
   })
 })
 

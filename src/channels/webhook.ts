@@ -135,7 +135,8 @@ export class WebhookChannel implements Channel {
               body,
               signal: AbortSignal.timeout(15_000),
             },
-            { target: this.config.url },
+            // Only the origin: a receiver's path or query may hold a token of its own.
+            { target: new URL(this.config.url).origin },
           )
         } catch (error) {
           if (error instanceof RedirectRefused) {
@@ -146,7 +147,7 @@ export class WebhookChannel implements Channel {
           throw new Error(`cannot reach ${new URL(this.config.url).origin}: ${(error as Error).message}`)
         }
         if (response.ok) return
-        const detail = `${this.config.url} answered HTTP ${response.status}`
+        const detail = `${new URL(this.config.url).origin} answered HTTP ${response.status}`
         if (response.status >= 500 || response.status === 429) {
           this.log.warn('webhook delivery failed; retrying', { channel: this.name, attempt, status: response.status })
           throw new Error(detail)

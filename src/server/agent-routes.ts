@@ -13,7 +13,7 @@ export const AgentRequest = z.strictObject({
 })
 
 /** A turn as Server-Sent Events: `delta` {text} as the reply grows, then `done` {reply, session} or `error`. */
-function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: Request, log: Logger, requestId: string | undefined): Response {
+function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: Request, log: Logger, requestId: string | undefined, redact?: (text: string) => string): Response {
   return sseResponse(
     async (write) => {
       const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
@@ -21,7 +21,7 @@ function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: R
         const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
         send('done', { reply: result.reply, session: result.session })
       } catch (error) {
-        send('error', streamError(error, log, requestId).toJSON())
+        send('error', streamError(error, log, requestId, redact).toJSON())
       }
     },
     requestId ? { 'x-request-id': requestId } : {},
@@ -29,12 +29,12 @@ function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: R
 }
 
 /** POST /api/agent (SPEC §6). */
-export function agentRoutes(agent: Agent, log: Logger) {
+export function agentRoutes(agent: Agent, log: Logger, redact?: (text: string) => string) {
   return new Elysia({ name: 'agent', prefix: '/api' }).post(
     '/agent',
     async function talkToAgent({ body, request, set }) {
       const wantsStream = body.stream || (request.headers.get('accept') ?? '').includes('text/event-stream')
-      if (wantsStream) return streamTurn(agent, body, request, log, set.headers['x-request-id'] as string | undefined)
+      if (wantsStream) return streamTurn(agent, body, request, log, set.headers['x-request-id'] as string | undefined, redact)
       const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal })
       return { status: 'ok', reply: result.reply, session: result.session }
     },

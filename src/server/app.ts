@@ -83,9 +83,13 @@ export function createApp(deps: AppDeps) {
   const inFlight = deps.inFlight ?? new InFlight()
 
   let document: unknown = null
-  // Elysia's default assumes every host is at least 4 characters long ("http://a.bc") and reads the path
-  // from index 11 of the URL: with `Host: a`, "/health/api/logs" would be routed as "/api/logs".
-  const app = new Elysia({ handler: { standardHostname: false } })
+  // Routing and auth must read one and the same path, the one in `request.url`:
+  // - Elysia's default assumes every host is at least 4 characters long ("http://a.bc") and reads the path from
+  //   index 11 of the URL: with `Host: a`, "/health/api/logs" would be routed as "/api/logs";
+  // - Bun's own router (Elysia's "system router") matches the raw request target, while `request.url` has its
+  //   dot segments and backslashes resolved: "/api/sessions/..\..\health" was routed to the sessions handler
+  //   while auth saw "/health".
+  const app = new Elysia({ systemRouter: false, handler: { standardHostname: false } })
     .use(errorHandler(deps.log, deps.redact))
     .onRequest(function prepareRequest({ request, set, server }) {
       const id = requestIdFor(request)
@@ -137,8 +141,8 @@ export function createApp(deps: AppDeps) {
     })
     .use(healthRoutes(deps))
     .use(statusRoutes(deps))
-    .use(deps.agent ? agentRoutes(deps.agent, deps.log) : new Elysia({ name: 'agent-off' }))
-    .use(deps.agent ? openAiRoutes(deps.agent, deps.log) : new Elysia({ name: 'openai-off' }))
+    .use(deps.agent ? agentRoutes(deps.agent, deps.log, deps.redact) : new Elysia({ name: 'agent-off' }))
+    .use(deps.agent ? openAiRoutes(deps.agent, deps.log, deps.redact) : new Elysia({ name: 'openai-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
     .use(
       deps.channels && deps.queue

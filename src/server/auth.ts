@@ -66,6 +66,23 @@ export class AuthFailureLimiter {
   }
 }
 
+/**
+ * What the limiter counts failures by: an IPv4 address, or the /64 of an IPv6 address — one host usually has a
+ * whole /64, so counting single IPv6 addresses would give an attacker 2^64 fresh tries.
+ */
+export function limiterKeyOf(address: string): string {
+  const plain = (address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address).replace(/%.*$/, '')
+  if (!plain.includes(':')) return plain
+  const [head = '', tail = ''] = plain.split('::')
+  const left = head ? head.split(':') : []
+  const right = tail ? tail.split(':') : []
+  const groups = plain.includes('::') ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left
+  return `${groups
+    .slice(0, 4)
+    .map((group) => (parseInt(group, 16) || 0).toString(16))
+    .join(':')}::/64`
+}
+
 const HOW_TO_SET = 'set gateway.auth.token in the config (or XOPCBOT_GATEWAY_TOKEN) and send "Authorization: Bearer <token>"'
 
 /** The host name of a Host header that passed the request gate: brackets of an IPv6 literal kept, port dropped. */
@@ -89,7 +106,7 @@ export function authorize(request: Request, mode: 'default' | 'token', options: 
   if (expected) {
     const match = header === null ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)
     if (match && tokensMatch(match[1]!, expected)) return
-    const address = options.peerAddress(request) ?? 'unknown'
+    const address = limiterKeyOf(options.peerAddress(request) ?? 'unknown')
     const limited = options.limiter.retryAfter(address)
     if (limited > 0) {
       throw new AppError('RATE_LIMITED', `too many failed authentication attempts from this address; try again in ${limited} s`, {

@@ -67,10 +67,11 @@ export function toAppError(code: string | number, error: unknown, request?: Requ
  * What a stream reports when its work fails after the response has begun (an SSE `error` event): the same
  * mapping as the error handler, so a storage fault is UNAVAILABLE there too; unexpected errors are logged.
  */
-export function streamError(error: unknown, log: Logger, requestId?: string): AppError {
+export function streamError(error: unknown, log: Logger, requestId?: string, redact: (text: string) => string = (text) => text): AppError {
   const { appError, unexpected } = toAppError('STREAM', error)
   if (unexpected) log.withTag('http').error('unexpected error in a stream', { requestId, err: error })
-  return appError
+  const message = redact(appError.message)
+  return message === appError.message ? appError : new AppError(appError.code, message, { status: appError.status, headers: appError.headers })
 }
 
 const INTERNAL = new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')

@@ -49,7 +49,7 @@ function sessionFor(request: Request, user: string | undefined): string {
  * POST /v1/chat/completions and GET /v1/models (OpenAI's protocol), so OpenAI client libraries talk to the
  * assistant as they are. The token is the API key. Each request is one agent turn with the last user message.
  */
-export function openAiRoutes(agent: Agent, log: Logger) {
+export function openAiRoutes(agent: Agent, log: Logger, redact?: (text: string) => string) {
   return new Elysia({ name: 'openai', prefix: '/v1' })
     .get('/models', function listModels() {
       return { object: 'list', data: [{ id: MODEL_ID, object: 'model', created: 0, owned_by: 'xopcbot' }] }
@@ -86,7 +86,7 @@ export function openAiRoutes(agent: Agent, log: Logger) {
             await agent.turn({ session, message, signal: request.signal, onDelta: (text) => send(chunk({ content: text }, null)) })
             send(chunk({}, 'stop'))
           } catch (error) {
-            const appError = streamError(error, log, requestId)
+            const appError = streamError(error, log, requestId, redact)
             send({ error: { message: appError.message, type: appError.code, code: appError.code } })
           }
           send('[DONE]')

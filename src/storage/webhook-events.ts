@@ -1,7 +1,11 @@
 import type { Database } from 'bun:sqlite'
 
-/** How long an accepted webhook event is remembered (SPEC §8). */
-export const WEBHOOK_REPLAY_WINDOW_MS = 10 * 60_000
+/**
+ * How long an accepted webhook event is remembered (SPEC §8: 10 minutes). It must outlast the whole span in which
+ * a timestamp is accepted — from 300 s before the gateway's clock to 300 s after, counted in whole seconds — or a
+ * request that arrived early in that span could be replayed late in it: so 602 s at the least.
+ */
+export const WEBHOOK_REPLAY_WINDOW_MS = Math.max(10 * 60_000, (2 * 300 + 2) * 1000)
 
 /** Expired rows deleted per recorded event: enough to keep up with any arrival rate, never a long delete. */
 const PRUNE_BATCH = 64
