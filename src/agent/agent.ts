@@ -148,13 +148,24 @@ export class Agent {
       if (finishReason === 'tool-calls') {
         throw new AppError('AGENT_ERROR', `the model was still calling tools after agent.maxSteps (${agent.maxSteps}) steps; no answer was produced`)
       }
-      this.deps.store.appendTurn(request.session, {
-        channel: request.channel ?? null,
-        chatId: request.chatId ?? null,
-        messages: [userMessage, ...responseMessages],
-        usage,
-        at: new Date().toISOString(),
-      }, request.onStored && (() => request.onStored!(text)))
+      try {
+        this.deps.store.appendTurn(request.session, {
+          channel: request.channel ?? null,
+          chatId: request.chatId ?? null,
+          messages: [userMessage, ...responseMessages],
+          usage,
+          at: new Date().toISOString(),
+        }, request.onStored && (() => request.onStored!(text)))
+      } catch (error) {
+        // Tools act on the world (send a message, create a job): a turn that used one must not run again, so its
+        // storage fault is not passed up as retryable — the queue marks the message failed instead.
+        const code = storageFaultOf(error)
+        if (code && responseMessages.some((m) => m.role === 'tool')) {
+          this.log.warn('turn not stored after its tools ran; it is not retried', { session: request.session, code })
+          throw new AppError('UNAVAILABLE', `the reply could not be stored (${code}) after its tools had run, so the turn is not repeated; nothing else was kept`)
+        }
+        throw error
+      }
       this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
       return { reply: text, session: request.session, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {

@@ -154,7 +154,16 @@ export class InboundQueue {
         this.waiters.get(id)?.delete(done)
         resolve(message)
       }
-      const timer = setTimeout(() => done(this.get(id)!), timeoutMs)
+      // A timer callback must not throw: when the row cannot be read right now, answer with what was known.
+      const timer = setTimeout(() => {
+        let latest: InboundMessage
+        try {
+          latest = this.get(id) ?? view(current)
+        } catch {
+          latest = view(current)
+        }
+        done(latest)
+      }, timeoutMs)
       if (!this.waiters.has(id)) this.waiters.set(id, new Set())
       this.waiters.get(id)!.add(done)
     })

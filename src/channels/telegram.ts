@@ -135,6 +135,7 @@ export class TelegramChannel implements Channel {
   readonly type = 'telegram' as const
   private api: Api | null = null
   private bot: BotIdentity | null = null
+  private stopped = false
   private readonly supervisor: Supervisor
   /** where the Bot API is, without the token: the only part of its URLs that may appear in a message */
   private readonly apiHost: string
@@ -160,8 +161,11 @@ export class TelegramChannel implements Channel {
 
   /** Starts the supervised connection in the background; its progress shows in `state()`. */
   async start() {
+    this.stopped = false
     // grammY is loaded with the first Telegram channel that starts.
     grammy ??= await import('grammy')
+    // A stop that came while grammY was loading must not be followed by a connection nobody will end.
+    if (this.stopped) return
     const pollTimeoutSeconds = this.deps.pollTimeoutSeconds ?? 30
     // Requests go through outboundFetch: a redirect is refused, never followed with the token in its path.
     this.api ??= new grammy.Api(this.config.token!, {
@@ -176,6 +180,7 @@ export class TelegramChannel implements Channel {
 
   /** Ends the connection, or the wait before the next attempt, at once. */
   async stop() {
+    this.stopped = true
     await this.supervisor.stop()
   }
 
@@ -200,12 +205,13 @@ export class TelegramChannel implements Channel {
     let timeout = 0
     while (!signal.aborted) {
       const updates = await api.getUpdates({ offset, timeout, allowed_updates: ['message'] }, signal as never)
-      ready()
       timeout = pollTimeoutSeconds
       if (updates.length) {
         offset = updates[updates.length - 1]!.update_id + 1
         this.deps.acceptUpdates(this.toIncoming(updates), offset)
       }
+      // Only now is the connection sound: updates that cannot be stored (a full disk) keep the backoff growing.
+      ready()
     }
   }
 

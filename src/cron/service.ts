@@ -303,18 +303,33 @@ export class CronService {
   }
 
   /** One timer for the earliest due job (at most a minute ahead, so a changed clock is noticed). */
-  private arm() {
+  /** Sets the timer for the earliest due job; `notBeforeMs` keeps a failing tick from spinning. */
+  private arm(notBeforeMs = 0) {
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
     if (this.stopping || this.due.size === 0) return
     let earliest = Infinity
     for (const at of this.due.values()) if (at < earliest) earliest = at
-    this.timer = setTimeout(() => this.tick(), Math.min(60_000, Math.max(0, earliest - Date.now())))
+    this.timer = setTimeout(() => this.tick(), Math.min(60_000, Math.max(notBeforeMs, earliest - Date.now())))
   }
 
   /** Runs every job that is due, works out when each is due next, and sets the timer again. */
   private tick() {
     this.timer = null
+    let failed = false
+    try {
+      this.runDue()
+    } catch (error) {
+      // A timer callback must not throw (it would end the process), and the scheduler must keep going: a job
+      // whose row cannot be read right now (a storage fault) is tried again a second later.
+      failed = true
+      this.log.error('cron tick failed; trying again in 1 s', { err: error })
+    } finally {
+      this.arm(failed ? 1000 : 0)
+    }
+  }
+
+  private runDue() {
     const now = Date.now()
     for (const [id, at] of [...this.due]) {
       if (at > now) continue
@@ -334,7 +349,6 @@ export class CronService {
       }
       void this.runNow(this.newRun(job, 'schedule'))
     }
-    this.arm()
   }
 
   private runNow(run: RunState): Promise<void> {

@@ -152,16 +152,19 @@ export class Gateway {
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
       this.server = listen(app, { host: config.gateway.host, port: config.gateway.port, maxBodyBytes: config.gateway.maxBodyBytes, idleTimeoutSeconds })
+      this.channels.startAll()
+      // Both write to the database: a storage fault here must undo the start like any other failure.
+      this.queue.recover()
+      this.cron.start()
     } catch (error) {
       // Into the log file too: a gateway started in the background has no console, and `gateway logs` is
       // where a failed restart points.
       this.logger?.log.error('gateway failed to start', { pid: process.pid, err: error instanceof Error ? error.message : String(error) })
+      void this.channels?.stopAll()
+      this.server?.stop(true)
       this.closeResources()
       throw error
     }
-    this.channels!.startAll()
-    this.queue!.recover()
-    this.cron!.start()
     this.log.info('gateway started', { version: VERSION, pid: process.pid, host: config.gateway.host, port: this.port, configPath, dataDir: this.dataDir })
   }
 

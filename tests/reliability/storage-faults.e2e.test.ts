@@ -87,6 +87,38 @@ describe('no work is stuck after a storage fault', () => {
     }
   }, 60_000)
 
+  test.skipIf(!tmpfs.ok)(`a turn whose tools already acted is not run again when its history cannot be stored${tmpfs.why}`, async () => {
+    const f = await fullDiskWorld()
+    try {
+      // Every attempt of the turn would call send_message first, then answer (slowly, with a reply too big for a full disk).
+      f.w.llm.fallback = (call) => {
+        const last = call.body.messages?.at(-1)
+        if (call.lastUser !== 'act') return { text: `echo: ${call.lastUser}` }
+        if (last?.role !== 'tool') return { toolCalls: [{ name: 'send_message', input: { channel: 'telegram', chat_id: 'side', content: 'side effect' } }] }
+        return { text: `done${PADDING}`, delayMs: 800 }
+      }
+      const { message_id } = await json(await postJson(`${f.gateway.url}/api/message`, { channel: 'myapp', chat_id: 'disk', content: 'act' }))
+      await waitFor(() => f.w.telegram.sent.some((m) => m.text === 'side effect'), { what: 'the tool to act' })
+      f.fill()
+      await waitFor(() => f.gateway.output().includes('turn not stored after its tools ran'), { what: 'the turn to fail to be stored' })
+      // Recording "failed" needs a little space too: it is written as soon as there is some.
+      f.free()
+      const failed = await waitFor(async () => {
+        const message = await messageOf(f.gateway, message_id)
+        return message.state === 'failed' ? message : null
+      }, { what: 'the message to be marked failed', timeoutMs: 20_000 })
+      expect(failed.error).toContain('after its tools had run')
+      // Well past the retry schedule's first attempts (1 s, 2 s): the side effect happened once, the model was asked once.
+      const after = await postJson(`${f.gateway.url}/api/message`, { channel: 'myapp', chat_id: 'disk', content: 'next' })
+      expect(after.status).toBe(202)
+      await waitFor(() => deliveriesOf(f.w, 'next').length === 1, { what: 'the next message (same chat, after the failed one)' })
+      expect(f.w.telegram.sent.filter((m) => m.text === 'side effect')).toHaveLength(1)
+      expect(f.w.llm.calls.filter((c) => c.lastUser === 'act' && c.body.messages?.at(-1)?.role !== 'tool')).toHaveLength(1)
+    } finally {
+      await f.done()
+    }
+  }, 60_000)
+
   test.skipIf(!tmpfs.ok)(`a fault that persists: the message ends failed with the reason after 5 attempts, nothing is sent${tmpfs.why}`, async () => {
     const f = await fullDiskWorld()
     try {
