@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { writeFileAtomic } from '../src/util/atomic-write'
 
 /** One `SHA256SUMS` line, as `sha256sum` writes it (`<hex>  <name>`) or in binary mode (`<hex> *<name>`). */
 const LINE = /^([0-9a-f]{64}) [ *]([^/\\]+)$/
@@ -31,8 +32,6 @@ export function recordChecksums(dir: string, files: readonly string[]): void {
   const previous = existsSync(sums) ? readFileSync(sums, 'utf8') : ''
   const built = Object.fromEntries(files.map((name) => [name, sha256Of(join(dir, name))]))
   const text = mergeChecksums(previous, built, (name) => existsSync(join(dir, name)))
-  const temporary = `${sums}.${process.pid}.tmp`
-  writeFileSync(temporary, text)
-  renameSync(temporary, sums)
+  writeFileAtomic(sums, text)
   console.log(`wrote ${sums}: ${files.join(', ')} (${text.split('\n').length - 1} in all)`)
 }

@@ -1,25 +1,18 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startFakeLlm } from './fakes/llm'
 import { readEvents } from './helpers/agent'
-import { startGateway, tempHome } from './helpers/gateway'
+import { homeWithConfig, startGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const fake = startFakeLlm()
 afterAll(() => fake.stop())
 
 function homeWithFakeModel() {
-  const home = tempHome()
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(home, '.xopcbot', 'config.json'),
-    JSON.stringify({ agent: { model: 'fake/echo-1', maxRetries: 0 }, providers: { fake: { type: 'openai-compatible', baseURL: `${fake.url}/v1` } } }),
-  )
-  return home
+  return homeWithConfig({ agent: { model: 'fake/echo-1', maxRetries: 0 }, providers: { fake: { type: 'openai-compatible', baseURL: `${fake.url}/v1` } } })
 }
 
-const post = (url: string, body: unknown) => fetch(`${url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (url: string, body: unknown) => postJson(`${url}/api/agent`, body)
 
 describe('the agent in a running gateway', () => {
   test('JSON and SSE over real HTTP; the history survives a restart', async () => {
@@ -38,7 +31,7 @@ describe('the agent in a running gateway', () => {
     }
     const second = await startGateway({ home })
     try {
-      const session = (await (await fetch(`${second.url}/api/sessions/default`)).json()) as any
+      const session = await json(await fetch(`${second.url}/api/sessions/default`))
       expect(session.session.messages.map((m: any) => m.content)).toEqual(['What is 2+2?', 'echo: What is 2+2?', 'and streamed', 'echo: and streamed'])
     } finally {
       expect(await second.stop()).toBe(0)

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { makeAgentApp, postAgent, readEvents, type AgentSetup } from './helpers/agent'
 import { freePort } from './helpers/gateway'
+import { json } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const setups: AgentSetup[] = []
@@ -13,7 +14,6 @@ afterEach(() => {
   for (const s of setups.splice(0)) s.fake.stop()
 })
 
-const json = async (response: Response) => (await response.json()) as any
 const get = (s: AgentSetup, path: string, init: RequestInit = {}) => s.app.handle(new Request(`http://localhost${path}`, init))
 
 for (const protocol of ['openai', 'anthropic'] as const) {

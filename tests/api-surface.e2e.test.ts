@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import SwaggerParser from '@apidevtools/swagger-parser'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
 import { Config } from '../src/config/schema'
@@ -8,7 +8,8 @@ import { Gateway } from '../src/lifecycle/gateway'
 import { RotatingFile } from '../src/logging/rotating-file'
 import { isInternal, openApiPath } from '../src/server/openapi'
 import { makeWorld, type World } from './helpers/channels'
-import { freePort, startGateway, tempHome, type RunningGateway } from './helpers/gateway'
+import { freePort, tempHome, writeConfig, type RunningGateway } from './helpers/gateway'
+import { json } from './helpers/http'
 
 const TOKEN = 'surface-token-0123456789abcdef'
 const ORIGIN = 'https://app.example.com'
@@ -19,7 +20,7 @@ beforeAll(async () => {
   world = await makeWorld()
   // The world's config, plus a token and a CORS origin; a log with rotated files written before the start.
   const config = { ...world.config, gateway: { ...world.config.gateway, auth: { token: TOKEN }, cors: { origins: [ORIGIN] } } }
-  writeFileSync(join(world.home, '.xopcbot', 'config.json'), JSON.stringify(config))
+  writeConfig(world.home, config)
   mkdirSync(join(world.home, '.xopcbot', 'logs'), { recursive: true })
   const file = new RotatingFile(join(world.home, '.xopcbot', 'logs', 'gateway.log'), { maxBytes: 3000, maxFiles: 5 })
   const levels = ['debug', 'info', 'warn', 'error']
@@ -35,7 +36,7 @@ afterAll(async () => {
 const auth = { authorization: `Bearer ${TOKEN}` }
 const getJson = async (path: string, headers: Record<string, string> = auth) => {
   const response = await fetch(`${gateway.url}${path}`, { headers })
-  return { status: response.status, body: (await response.json()) as any }
+  return { status: response.status, body: await json(response) }
 }
 
 describe('GET /api/logs', () => {
@@ -136,7 +137,7 @@ describe('GET /openapi.json', () => {
   test('is public, valid OpenAPI 3, and lists every route the app serves', async () => {
     const response = await fetch(`${gateway.url}/openapi.json`)
     expect(response.status).toBe(200)
-    const document = (await response.json()) as any
+    const document = await json(response)
     await SwaggerParser.validate(structuredClone(document))
     // The same app, built in this process, to compare its routes with the document.
     const home = tempHome()

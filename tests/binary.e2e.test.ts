@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hostFile } from '../build/targets'
 import { freePort, ROOT, runCli, startGateway, type Runner } from './helpers/gateway'
+import { json } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 // The real build script compiles the binary into a temporary directory; the tests then run that file.
@@ -28,7 +29,7 @@ describe('the compiled binary', () => {
   test('runs the gateway: /health answers, a second gateway on the port fails with exit 1, SIGTERM exits 0', async () => {
     const gateway = await startGateway({ runner: binary })
     try {
-      const body = (await (await fetch(`${gateway.url}/health`)).json()) as any
+      const body = await json(await fetch(`${gateway.url}/health`))
       expect(body.status).toBe('healthy')
       const second = await runCli(['gateway', '--host', '127.0.0.1', '--port', String(gateway.port)], { runner: binary })
       expect(second.code).toBe(1)

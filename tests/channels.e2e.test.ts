@@ -2,8 +2,9 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { createHmac } from 'node:crypto'
 import { sign } from '../src/channels/webhook'
 import { startWebhookReceiver } from './fakes/webhook-receiver'
-import { makeWorld, postJson, WEBHOOK_SECRET, type World } from './helpers/channels'
+import { makeWorld, WEBHOOK_SECRET, type World } from './helpers/channels'
 import type { RunningGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const worlds: World[] = []
@@ -20,7 +21,6 @@ afterEach(async () => {
   for (const w of worlds.splice(0)) w.stop()
 })
 
-const json = async (response: Response) => (await response.json()) as any
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 /** A webhook request as a sender signs it: timestamp + signature over "<timestamp>.<raw body>", and an event id if given. */
 const signed = (body: unknown, { timestamp = nowSeconds(), eventId, secret = WEBHOOK_SECRET }: { timestamp?: number; eventId?: string; secret?: string } = {}) => {
@@ -203,6 +203,8 @@ describe('faults', () => {
     const attempts = w.telegram.calls.filter((c) => c.method === 'sendMessage')
     expect(attempts).toHaveLength(2)
     expect(w.telegram.sent).toHaveLength(1)
+    // The wait asked for (1 s), not the channel's own first backoff (500 ms).
+    expect(attempts[1]!.at - attempts[0]!.at).toBeGreaterThanOrEqual(900)
   })
 
   test('a receiver that is down gets retries, then the message is failed with the reason', async () => {

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ExitCode } from '../src/errors'
 import { freePort, homeWithConfig, runCli, startGateway, tempHome } from './helpers/gateway'
@@ -9,9 +8,7 @@ const BOM = '\uFEFF'
 describe('what the config loader accepts and refuses', () => {
   test('a config file that starts with a UTF-8 byte order mark is accepted', async () => {
     const port = await freePort()
-    const home = tempHome()
-    mkdirSync(join(home, '.xopcbot'))
-    writeFileSync(join(home, '.xopcbot', 'config.json'), BOM + JSON.stringify({ gateway: { host: '127.0.0.1', port, auth: { token: 'bom-token-0123456789' } } }))
+    const home = homeWithConfig(BOM + JSON.stringify({ gateway: { host: '127.0.0.1', port, auth: { token: 'bom-token-0123456789' } } }))
     const gateway = await startGateway({ home, port })
     try {
       const status = await fetch(`${gateway.url}/api/status`, { headers: { authorization: 'Bearer bom-token-0123456789' } })

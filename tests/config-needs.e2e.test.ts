@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { maskToken } from '../src/cli/output'
 import { ExitCode } from '../src/errors'
 import { startFakeTelegram } from './fakes/telegram'
-import { freePort, homeWithConfig, runCli, startGateway, tempHome } from './helpers/gateway'
+import { freePort, homeWithConfig, runCli, startGateway, tempHome, writeConfig } from './helpers/gateway'
 
 // Management commands read only the config keys they use: a ${VAR} elsewhere (here the Telegram token, which
 // only the gateway needs) may be missing from the shell they run in. TG_TOKEN is never set for them.
@@ -28,9 +28,7 @@ function configWithUnsetVariable(home: string, port: number, extra: Record<strin
 
 function writeHome(build: (home: string) => unknown): { home: string; configPath: string } {
   const home = tempHome()
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  const configPath = join(home, '.xopcbot', 'config.json')
-  writeFileSync(configPath, JSON.stringify(build(home), null, 2))
+  const configPath = writeConfig(home, JSON.stringify(build(home), null, 2))
   return { home, configPath }
 }
 

@@ -1,28 +1,19 @@
 import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startFakeLlm } from './fakes/llm'
-import { childEnv, freePort, fromSource, runCli, startGateway, tempHome, type RunningGateway } from './helpers/gateway'
+import { childEnv, freePort, fromSource, homeWithConfig, runCli, startGateway, type RunningGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const llm = startFakeLlm()
 afterAll(() => llm.stop())
 
 function home(extra: Record<string, unknown> = {}) {
-  const dir = tempHome()
-  mkdirSync(join(dir, '.xopcbot'), { recursive: true })
-  writeFileSync(
-    join(dir, '.xopcbot', 'config.json'),
-    JSON.stringify({ agent: { model: 'fake/echo', maxRetries: 0 }, providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } }, ...extra }),
-  )
-  return dir
+  return homeWithConfig({ agent: { model: 'fake/echo', maxRetries: 0 }, providers: { fake: { type: 'openai-compatible', baseURL: `${llm.url}/v1` } }, ...extra })
 }
 
-const json = async (response: Response) => (await response.json()) as any
-const post = (url: string, body?: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) })
 const runsOf = async (g: RunningGateway, id: string) => (await json(await fetch(`${g.url}/api/cron/${id}/runs?limit=500`))).runs as any[]
 const create = async (g: RunningGateway, body: unknown) => {
-  const response = await post(`${g.url}/api/cron/create`, body)
+  const response = await postJson(`${g.url}/api/cron/create`, body)
   expect(response.status).toBe(201)
   return (await json(response)).job
 }
@@ -42,21 +33,21 @@ describe('cron jobs', () => {
       // The newest may still be running; the oldest has finished.
       expect(runs.at(-1)).toMatchObject({ status: 'ok', trigger: 'schedule', reply: 'echo: tick' })
 
-      const off = await json(await post(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false }))
+      const off = await json(await postJson(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false }))
       expect(off.job).toMatchObject({ enabled: false, next_run: null })
       await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'the last run to end' })
       const before = (await runsOf(gateway, job.id)).length
       await Bun.sleep(2500) // an observation window: nothing may fire in it
       expect((await runsOf(gateway, job.id)).length).toBe(before)
 
-      const on = await json(await post(`${gateway.url}/api/cron/${job.id}/toggle`))
+      const on = await json(await postJson(`${gateway.url}/api/cron/${job.id}/toggle`))
       expect(on.job.enabled).toBe(true)
       await waitFor(async () => (await runsOf(gateway, job.id)).length > before, { what: 'runs to resume' })
 
-      await post(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false })
+      await postJson(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false })
       await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'quiet' })
       const quiet = (await runsOf(gateway, job.id)).length
-      const triggered = await json(await post(`${gateway.url}/api/cron/trigger`, { job_id: job.id }))
+      const triggered = await json(await postJson(`${gateway.url}/api/cron/trigger`, { job_id: job.id }))
       const runId: string = triggered.run_id
       expect(runId).toMatch(/^run_/)
       expect(triggered.message).toBe('Task triggered')
@@ -67,9 +58,9 @@ describe('cron jobs', () => {
       expect((await json(await fetch(`${gateway.url}/api/cron/${job.id}`, { method: 'DELETE' }))).status).toBe('ok')
       for (const response of [
         await fetch(`${gateway.url}/api/cron/${job.id}`, { method: 'DELETE' }),
-        await post(`${gateway.url}/api/cron/${job.id}/toggle`),
+        await postJson(`${gateway.url}/api/cron/${job.id}/toggle`),
         await fetch(`${gateway.url}/api/cron/${job.id}/runs`),
-        await post(`${gateway.url}/api/cron/trigger`, { job_id: job.id }),
+        await postJson(`${gateway.url}/api/cron/trigger`, { job_id: job.id }),
       ]) {
         expect(response.status).toBe(404)
         expect((await json(response)).error.code).toBe('JOB_NOT_FOUND')
@@ -171,11 +162,11 @@ describe('cron jobs', () => {
         [{ schedule: '@daily', message: 'x', enabled: 'yes' }, 'enabled: expected boolean'],
       ]
       for (const [body, message] of cases) {
-        const response = await post(`${gateway.url}/api/cron/create`, body)
+        const response = await postJson(`${gateway.url}/api/cron/create`, body)
         expect({ status: response.status, message: (await json(response)).error?.message }).toMatchObject({ status: 400, message: expect.stringContaining(message) })
       }
-      expect((await post(`${gateway.url}/api/cron/trigger`, {})).status).toBe(400)
-      expect((await post(`${gateway.url}/api/cron/nope/toggle`, { enabled: 'no' })).status).toBe(400)
+      expect((await postJson(`${gateway.url}/api/cron/trigger`, {})).status).toBe(400)
+      expect((await postJson(`${gateway.url}/api/cron/nope/toggle`, { enabled: 'no' })).status).toBe(400)
       expect((await json(await fetch(`${gateway.url}/api/cron`))).jobs).toEqual([])
     } finally {
       await gateway.stop()
@@ -186,7 +177,7 @@ describe('cron jobs', () => {
     const gateway = await startGateway({ home: home() })
     try {
       llm.queue.push({ toolCalls: [{ name: 'cron', input: { action: 'create', schedule: '0 9 * * 1', message: 'weekly planning', name: 'monday' } }] }, { text: 'I will remind you every Monday at 9.' })
-      const reply = await json(await post(`${gateway.url}/api/agent`, { message: 'remind me every Monday at 9 to plan the week' }))
+      const reply = await json(await postJson(`${gateway.url}/api/agent`, { message: 'remind me every Monday at 9 to plan the week' }))
       expect(reply.reply).toBe('I will remind you every Monday at 9.')
       const jobs = (await json(await fetch(`${gateway.url}/api/cron`))).jobs
       expect(jobs).toHaveLength(1)

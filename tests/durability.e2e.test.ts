@@ -1,16 +1,15 @@
 import { afterEach, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { join } from 'node:path'
-import { makeWorld, postJson, type World } from './helpers/channels'
+import { makeWorld, type World } from './helpers/channels'
 import type { RunningGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const worlds: World[] = []
 afterEach(() => {
   for (const w of worlds.splice(0)) w.stop()
 })
-
-const json = async (response: Response) => (await response.json()) as any
 
 async function killHard(gateway: RunningGateway) {
   gateway.proc.kill('SIGKILL')

@@ -4,8 +4,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sign } from '../src/channels/webhook'
-import { makeWorld, postJson, WEBHOOK_SECRET, type World } from './helpers/channels'
-import { freePort, ROOT, type RunningGateway } from './helpers/gateway'
+import { makeWorld, WEBHOOK_SECRET, type World } from './helpers/channels'
+import { freePort, ROOT, writeConfig, type RunningGateway } from './helpers/gateway'
+import { postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 // The README's JavaScript and Python examples (the original design's), run as written: only the port is
@@ -38,6 +39,12 @@ async function run(command: string[]) {
 const withPort = (code: string) => code.replaceAll('http://localhost:18790', `http://localhost:${gateway.port}`)
 const dir = mkdtempSync(join(tmpdir(), 'xopcbot-examples-'))
 
+// The Python examples need python3 (the client example also its requests package): without them they skip, and say so.
+const python = Bun.which('python3')
+const hasRequests = python !== null && Bun.spawnSync([python, '-c', 'import requests']).exitCode === 0
+if (!python) console.log('skipped: the Python examples (python3 is not installed here)')
+else if (!hasRequests) console.log('skipped: the Python client example (the requests package is not installed here)')
+
 describe('README examples', () => {
   test('JavaScript (Node.js): sendMessage and chatWithAgent', async () => {
     const file = join(dir, 'example.mjs')
@@ -50,13 +57,7 @@ describe('README examples', () => {
     await waitFor(() => world.telegram.sent.find((m) => m.chat_id === '2024' && m.text === 'echo: Hello from JS'), { what: 'the delivery' })
   })
 
-  test('Python (requests): send_message and chat', async () => {
-    const python = Bun.which('python3')
-    const hasRequests = python && Bun.spawnSync([python, '-c', 'import requests']).exitCode === 0
-    if (!hasRequests) {
-      console.log('skipped: python3 with the requests package is not installed here')
-      return
-    }
+  test.skipIf(!hasRequests)('Python (requests): send_message and chat', async () => {
     const file = join(dir, 'example.py')
     writeFileSync(file, `${withPort(block('python'))}\nimport json\nprint(json.dumps([send_message('Hello from Python', '2025'), chat('hi from python')]))\n`)
     const result = await run([python!, file])
@@ -84,7 +85,7 @@ describe('README webhook examples', () => {
     receiverWorld = await makeWorld()
     receiverPort = await freePort()
     receiverWorld.config.channels.myapp.url = `http://127.0.0.1:${receiverPort}/hook`
-    writeFileSync(join(receiverWorld.home, '.xopcbot', 'config.json'), JSON.stringify(receiverWorld.config))
+    writeConfig(receiverWorld.home, receiverWorld.config)
     receiverGateway = await receiverWorld.start()
   })
   afterAll(async () => {
@@ -108,7 +109,7 @@ describe('README webhook examples', () => {
   })
 
   const receivers = [
-    { name: 'Python (standard library)', language: 'python', file: 'receiver.py', command: () => (Bun.which('python3') ? [Bun.which('python3')!, '-u'] : null) },
+    { name: 'Python (standard library)', language: 'python', file: 'receiver.py', command: () => (python ? [python, '-u'] : null) },
     { name: 'JavaScript (node:http, node:crypto)', language: 'javascript', file: 'receiver.mjs', command: () => [Bun.which('node') ?? process.execPath] },
   ]
   for (const receiver of receivers) {

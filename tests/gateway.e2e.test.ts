@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'bun:test'
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { childEnv, freePort, fromSource, runCli, startGateway, tempHome } from './helpers/gateway'
+import { childEnv, freePort, fromSource, homeWithConfig, runCli, startGateway, tempHome, writeConfig } from './helpers/gateway'
+import { json } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 const readLog = (home: string) =>
@@ -16,14 +17,14 @@ describe('xopcbot gateway (from source)', () => {
     try {
       const health = await fetch(`${gateway.url}/health`)
       expect(health.status).toBe(200)
-      const body = (await health.json()) as any
+      const body = await json(health)
       expect(body.status).toBe('healthy')
       expect(typeof body.uptime).toBe('number')
 
       const status = await fetch(`http://localhost:${gateway.port}/api/status`)
       expect(status.status).toBe(200)
       const requestId = status.headers.get('x-request-id')
-      expect(((await status.json()) as any).pid).toBe(gateway.proc.pid)
+      expect((await json(status)).pid).toBe(gateway.proc.pid)
 
       const out = gateway.output()
       expect(out).toContain('✅ Gateway is running')
@@ -77,10 +78,8 @@ describe('xopcbot gateway (from source)', () => {
   })
 
   test('settings come from flag > environment > config file > default', async () => {
-    const home = tempHome()
     const [filePort, envPort, flagPort] = [await freePort(), await freePort(), await freePort()]
-    mkdirSync(join(home, '.xopcbot'), { recursive: true })
-    writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify({ gateway: { host: '127.0.0.1', port: filePort } }))
+    const home = homeWithConfig({ gateway: { host: '127.0.0.1', port: filePort } })
 
     const start = async (args: string[], env: Record<string, string>, port: number) => {
       const proc = Bun.spawn([...fromSource, 'gateway', ...args], { env: childEnv(home, env), stdout: 'pipe', stderr: 'pipe' })
@@ -126,9 +125,7 @@ describe('bad configuration stops the program with exit 78 and leaves the file a
   for (const [name, text, message] of cases) {
     test(name, async () => {
       const home = tempHome()
-      const path = join(home, '.xopcbot', 'config.json')
-      mkdirSync(join(home, '.xopcbot'))
-      writeFileSync(path, text)
+      const path = writeConfig(home, text)
       const before = statSync(path)
       const result = await runCli(['gateway', '--port', String(await freePort())], { home })
       expect(result.code).toBe(78)

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { z } from 'zod'
 import { AppError } from '../src/errors'
 import { makeApp, request } from './helpers/app'
+import { json } from './helpers/http'
 
 /** The real app plus routes that exercise the shared body parser, validation and error handling. */
 function appWithProbeRoutes(overrides: Parameters<typeof makeApp>[0] = {}) {
@@ -18,10 +19,6 @@ function appWithProbeRoutes(overrides: Parameters<typeof makeApp>[0] = {}) {
       throw new AppError('SESSION_NOT_FOUND', 'no session "x"')
     })
   return { ...made, app }
-}
-
-async function json(response: Response) {
-  return (await response.json()) as any
 }
 
 function expectEnvelope(body: any, code: string) {

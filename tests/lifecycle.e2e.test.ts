@@ -1,24 +1,12 @@
 import { describe, expect, test } from 'bun:test'
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { maskToken } from '../src/cli/output'
-import { lockPathFor, readLock } from '../src/lifecycle/lock'
 import { isSameProcessAlive, pidExists } from '../src/lifecycle/process'
-import { childEnv, ENTRY, freePort, fromSource, runCli, startGateway, tempHome } from './helpers/gateway'
+import { childEnv, configPathOf, ENTRY, freePort, fromSource, lockOf, lockPathOf, runCli, startGateway, tempHome, writeConfig } from './helpers/gateway'
+import { healthy, json } from './helpers/http'
+import { slowInFlight, TEST_HOOKS } from './helpers/test-hooks'
 import { waitFor } from './helpers/wait'
-
-const lockOf = (home: string) => readLock(lockPathFor(join(home, '.xopcbot', 'locks'), join(home, '.xopcbot', 'config.json')))
-
-function writeConfig(home: string, config: unknown) {
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify(config))
-}
-
-async function healthy(url: string) {
-  return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
-    .then((r) => r.status === 200)
-    .catch(() => false)
-}
 
 describe('the lock', () => {
   test('8 gateways started at the same instant on one config: exactly one runs, the others exit 1 with the message', async () => {
@@ -88,8 +76,7 @@ describe('the lock', () => {
     // Started after the gateway ended, the sleeper has a later start time: the lock's PID now "belongs" to it.
     const sleeper = Bun.spawn(['sleep', '60'])
     try {
-      const lockPath = lockPathFor(join(home, '.xopcbot', 'locks'), join(home, '.xopcbot', 'config.json'))
-      writeFileSync(lockPath, JSON.stringify({ ...lock, pid: sleeper.pid }))
+      writeFileSync(lockPathOf(home), JSON.stringify({ ...lock, pid: sleeper.pid }))
       const next = await startGateway({ home })
       expect(lockOf(home)?.pid).toBe(next.proc.pid)
       expect(pidExists(sleeper.pid)).toBe(true)
@@ -126,13 +113,13 @@ describe('status, stop', () => {
 
   test('stop lets a request in flight complete', async () => {
     const home = tempHome()
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     const inFlight = fetch(`${gateway.url}/_test/slow?ms=1500`)
-    await waitFor(async () => ((await (await fetch(`${gateway.url}/_test/in-flight`)).json()) as any).inFlight === 1, { what: 'the request in the handler' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 1, { what: 'the request in the handler' })
     const stop = await runCli(['gateway', 'stop'], { home })
     const response = await inFlight
     expect(response.status).toBe(200)
-    expect(((await response.json()) as any).slept).toBe(1500)
+    expect((await json(response)).slept).toBe(1500)
     expect(stop.code).toBe(0)
     expect(stop.stdout).toContain(`✅ Gateway stopped (pid ${gateway.proc.pid})`)
     expect(await gateway.proc.exited).toBe(0)
@@ -142,9 +129,9 @@ describe('status, stop', () => {
   test('stop --timeout escalates to SIGKILL when the drain does not finish', async () => {
     const home = tempHome()
     writeConfig(home, { gateway: { shutdownTimeoutMs: 60000 } })
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     const blocked = fetch(`${gateway.url}/_test/slow?ms=60000`).catch(() => 'cut')
-    await waitFor(async () => ((await (await fetch(`${gateway.url}/_test/in-flight`)).json()) as any).inFlight === 1, { what: 'the request in the handler' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 1, { what: 'the request in the handler' })
     const stop = await runCli(['gateway', 'stop', '--timeout', '700'], { home })
     expect(stop.code).toBe(0)
     expect(stop.stdout).toContain('did not stop within 700 ms; killed it with SIGKILL')
@@ -178,23 +165,21 @@ describe('status, stop', () => {
 })
 
 describe('graceful drain', () => {
-  const inFlight = async (url: string) => ((await (await fetch(`${url}/_test/in-flight`)).json()) as any).inFlight as number
-
   test('while draining: /health is 503 draining, new requests get 503 UNAVAILABLE, the request in flight completes, exit 0', async () => {
     const home = tempHome()
     writeConfig(home, { gateway: { shutdownTimeoutMs: 20000 } })
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     const slow = fetch(`${gateway.url}/_test/slow?ms=1500`)
-    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 1, { what: 'the request in the handler' })
     gateway.proc.kill('SIGTERM')
     const health = await waitFor(async () => {
       const response = await fetch(`${gateway.url}/health`, { headers: { connection: 'close' } })
       return response.status === 503 ? response : null
     }, { what: 'draining health' })
-    expect(((await health.json()) as any).status).toBe('draining')
+    expect((await json(health)).status).toBe('draining')
     const refused = await fetch(`${gateway.url}/api/status`, { headers: { connection: 'close' } })
     expect(refused.status).toBe(503)
-    expect(((await refused.json()) as any).error.code).toBe('UNAVAILABLE')
+    expect((await json(refused)).error.code).toBe('UNAVAILABLE')
     expect((await slow).status).toBe(200)
     expect(await gateway.proc.exited).toBe(0)
   })
@@ -202,9 +187,9 @@ describe('graceful drain', () => {
   test('a second Ctrl+C exits at once, without waiting for the drain', async () => {
     const home = tempHome()
     writeConfig(home, { gateway: { shutdownTimeoutMs: 60000 } })
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     fetch(`${gateway.url}/_test/slow?ms=60000`).catch(() => {})
-    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 1, { what: 'the request in the handler' })
     gateway.proc.kill('SIGINT')
     await waitFor(async () => (await fetch(`${gateway.url}/health`, { headers: { connection: 'close' } })).status === 503, { what: 'draining' })
     gateway.proc.kill('SIGINT')
@@ -214,16 +199,33 @@ describe('graceful drain', () => {
 
   test('a request whose client went away does not hold the drain open', async () => {
     const home = tempHome()
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     const abort = new AbortController()
     const gone = fetch(`${gateway.url}/_test/slow?ms=300`, { signal: abort.signal }).catch(() => 'aborted')
-    await waitFor(async () => (await inFlight(gateway.url)) === 1, { what: 'the request in the handler' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 1, { what: 'the request in the handler' })
     abort.abort()
     expect(await gone).toBe('aborted')
-    await waitFor(async () => (await inFlight(gateway.url)) === 0, { what: 'the handler to finish' })
+    await waitFor(async () => (await slowInFlight(gateway.url)) === 0, { what: 'the handler to finish' })
     expect(await gateway.stop()).toBe(0)
     const lines = (await runCli(['gateway', 'logs', '--json'], { home })).stdout.trim().split('\n').map((l) => JSON.parse(l))
     expect(lines.find((l) => l.msg === 'gateway stopping').inFlight).toBe(0)
+  })
+})
+
+describe('test routes (XOPCBOT_TEST_PLUGIN)', () => {
+  test('mounted only when a test names its module; a module that cannot be loaded stops the start before the lock', async () => {
+    const plain = await startGateway()
+    try {
+      expect((await fetch(`${plain.url}/_test/in-flight`)).status).toBe(404)
+    } finally {
+      await plain.stop()
+    }
+    const home = tempHome()
+    const missing = join(home, 'no-such-plugin.ts')
+    const failed = await runCli(['gateway', '--host', '127.0.0.1', '--port', String(await freePort())], { home, env: { XOPCBOT_TEST_PLUGIN: missing } })
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toContain(missing)
+    expect(lockOf(home)).toBeNull()
   })
 })
 
@@ -287,7 +289,7 @@ describe('restart', () => {
     const proc = Bun.spawn([...fromSource, 'gateway'], { env: childEnv(home, { XOPCBOT_NO_RESPAWN: '1', XOPCBOT_ALLOW_SIGUSR1_RESTART: '1' }), stdout: 'pipe', stderr: 'pipe' })
     try {
       await waitFor(() => healthy(`http://127.0.0.1:${port}`), { what: 'gateway' })
-      writeFileSync(join(home, '.xopcbot', 'config.json'), '{"gateway": {"port": "nope"}}')
+      writeConfig(home, '{"gateway": {"port": "nope"}}')
       proc.kill('SIGUSR1')
       await waitFor(async () => (await runCli(['gateway', 'logs', '--json'], { home })).stdout.includes('restart refused'), { what: 'refusal logged' })
       expect(await healthy(`http://127.0.0.1:${port}`)).toBe(true)
@@ -396,7 +398,7 @@ describe('token', () => {
       expect((await fetch(`${gateway.url}/api/status`, { headers: { authorization: `Bearer ${tokenA}` } })).status).toBe(401)
       expect((await fetch(`${gateway.url}/api/status`, { headers: { authorization: `Bearer ${tokenB}` } })).status).toBe(200)
       expect((await runCli(['gateway', 'token'], { home })).stdout.trim()).toBe(tokenB)
-      expect(existsSync(join(home, '.xopcbot', 'config.json'))).toBe(true)
+      expect(existsSync(configPathOf(home))).toBe(true)
       expect(gateway.output()).not.toContain(tokenB)
     } finally {
       await gateway.stop()

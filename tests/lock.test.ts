@@ -19,6 +19,9 @@ import { commandShowsGateway, identify, isRunning, isSameProcessAlive, maskToken
 import { waitFor } from './helpers/wait'
 import { refuseToKill } from '../src/lifecycle/ports'
 
+const linux = process.platform === 'linux'
+if (!linux) console.log(`skipped: the /proc tests (start times, zombies) need Linux, this is ${process.platform}`)
+
 const fields = {
   configPath: '/x/config.json',
   host: '127.0.0.1',
@@ -121,8 +124,7 @@ describe('--force safety rules', () => {
     expect(refuseToKill(process.pid, { ...context, uid: context.uid + 1 })).toContain('another user')
     expect(refuseToKill(process.pid, context)).toBeNull()
   })
-  test('the start time reads from /proc on Linux and distinguishes processes', () => {
-    if (process.platform !== 'linux') return
+  test.skipIf(!linux)('the start time reads from /proc on Linux and distinguishes processes', () => {
     const mine = processStartTime(process.pid)!
     expect(mine).toMatch(/^[0-9a-f-]+:\d+$/)
     expect(readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()).toBe(mine.split(':')[0]!)
@@ -131,7 +133,7 @@ describe('--force safety rules', () => {
 })
 
 describe('process liveness', () => {
-  test.skipIf(process.platform !== 'linux')('a zombie (exited, not yet collected by its parent) is not alive (Linux: /proc shows the zombie state)', () => {
+  test.skipIf(!linux)('a zombie (exited, not yet collected by its parent) is not alive (Linux: /proc shows the zombie state)', () => {
     const child = Bun.spawn(['true'])
     // Block the event loop so that Bun cannot collect the child's exit status: it stays a zombie.
     const until = Date.now() + 300

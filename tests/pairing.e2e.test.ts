@@ -2,8 +2,9 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeWorld, postJson, type World } from './helpers/channels'
+import { makeWorld, type World } from './helpers/channels'
 import { runCli, startGateway, type RunningGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 // Telegram access is closed by default (SPEC §8): strangers are offered a pairing code, groups are off, and in
@@ -27,7 +28,6 @@ afterEach(async () => {
   for (const w of worlds.splice(0)) w.stop()
 })
 
-const json = async (response: Response) => (await response.json()) as any
 const CODE = /pairing code: ([A-Z0-9]{4}-[A-Z0-9]{4})/
 const STRANGER = { id: 700, username: 'stranger' }
 const sentTo = (w: World, chat: number | string) => w.telegram.sent.filter((m) => m.chat_id === String(chat))

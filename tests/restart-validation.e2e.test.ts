@@ -1,27 +1,13 @@
 import { describe, expect, test } from 'bun:test'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { lockPathFor, readLock } from '../src/lifecycle/lock'
 import { pidExists } from '../src/lifecycle/process'
-import { childEnv, fromSource, freePort, runCli, startGateway, tempHome } from './helpers/gateway'
+import { childEnv, configPathOf, fromSource, freePort, lockOf, runCli, startGateway, tempHome, writeConfig } from './helpers/gateway'
+import { healthy } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 // Restart is validate-then-act in every mode: an invalid config never takes the running gateway down, and a
 // new process that fails after the old one stopped is reported with its own error at once, not after 30 s.
-
-const configPathOf = (home: string) => join(home, '.xopcbot', 'config.json')
-const lockOf = (home: string) => readLock(lockPathFor(join(home, '.xopcbot', 'locks'), configPathOf(home)))
-
-function writeConfig(home: string, config: unknown) {
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(configPathOf(home), typeof config === 'string' ? config : JSON.stringify(config))
-}
-
-async function healthy(url: string) {
-  return fetch(`${url}/health`, { signal: AbortSignal.timeout(1000), headers: { connection: 'close' } })
-    .then((r) => r.status === 200)
-    .catch(() => false)
-}
 
 /** Runs the CLI and measures how long it took (killed after 15 s: the old behaviour waited 30 s). */
 async function timedCli(args: string[], home: string, env: Record<string, string> = {}) {

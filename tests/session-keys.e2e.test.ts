@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { sign } from '../src/channels/webhook'
-import { makeWorld, postJson, WEBHOOK_SECRET, type World } from './helpers/channels'
+import { makeWorld, WEBHOOK_SECRET, type World } from './helpers/channels'
 import type { RunningGateway } from './helpers/gateway'
+import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 // Session keys of channel conversations are `<channel>:<chat_id>` with the chat id exactly as the channel gave
@@ -19,7 +20,6 @@ afterAll(async () => {
   world?.stop()
 })
 
-const json = async (response: Response) => (await response.json()) as any
 const api = (path: string, init?: RequestInit) => fetch(`${gateway.url}${path}`, init)
 const sessionPath = (key: string) => `/api/sessions/${encodeURIComponent(key)}`
 

@@ -3,9 +3,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import type { Subprocess } from 'bun'
-import { lockPathFor, readLock, type LockInfo } from '../src/lifecycle/lock'
+import { readLock, type LockInfo } from '../src/lifecycle/lock'
 import { isRunning, processStartTime } from '../src/lifecycle/process'
-import { ENTRY, freePort, runCli, startGateway, tempHome } from './helpers/gateway'
+import { configPathOf, ENTRY, freePort, lockOf, lockPathOf, runCli, startGateway, tempHome } from './helpers/gateway'
 
 // SPEC §7: signals go only to a verified gateway. A lock whose PID now runs another program must never make
 // stop, restart or status signal that program.
@@ -21,8 +21,6 @@ function startSleeper() {
   return sleeper
 }
 
-const lockPathOf = (home: string) => lockPathFor(join(home, '.xopcbot', 'locks'), join(home, '.xopcbot', 'config.json'))
-
 /** A lock as a gateway from source would write it, naming `pid`. */
 function writeLock(home: string, pid: number, fields: Partial<LockInfo> = {}) {
   const lockPath = lockPathOf(home)
@@ -30,7 +28,7 @@ function writeLock(home: string, pid: number, fields: Partial<LockInfo> = {}) {
   const info: LockInfo = {
     pid,
     createdAt: new Date().toISOString(),
-    configPath: join(home, '.xopcbot', 'config.json'),
+    configPath: configPathOf(home),
     startTime: null,
     host: '127.0.0.1',
     port: 1,
@@ -113,7 +111,7 @@ describe('a lock whose PID runs another program', () => {
     const gateway = await startGateway({ home, args: ['--force'] })
     try {
       expectUntouched(sleeper)
-      expect(readLock(lockPathOf(home))?.pid).toBe(gateway.proc.pid)
+      expect(lockOf(home)?.pid).toBe(gateway.proc.pid)
       expect(gateway.output()).toContain(`⚠️ The lock names pid ${sleeper.pid}, but that process is not an xopcbot gateway (it runs "sleep 300"); nothing was signalled.`)
     } finally {
       expect(await gateway.stop()).toBe(0)

@@ -19,6 +19,7 @@ import { startFakeLlm } from './fakes/llm'
 import { startWebhookReceiver, type FakeReceiver } from './fakes/webhook-receiver'
 import { readEvents } from './helpers/agent'
 import { makeApp } from './helpers/app'
+import { json } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
 /** Retry timers on a clock that moves only when the test says so. */
@@ -287,7 +288,7 @@ describe('storage faults are 503 on every route that writes', () => {
       'POST /api/pairing/approve': await call('POST', '/api/pairing/approve', { code: pairingRequest.request.code }),
     }
     for (const [route, response] of Object.entries(refused)) {
-      const body = (await response.json()) as any
+      const body = await json(response)
       expect({ route, status: response.status, code: body.error?.code }).toEqual({ route, status: 503, code: 'UNAVAILABLE' })
       expect(body.error.message).toContain('SQLITE_BUSY')
       expect(body.error.message).toContain('nothing was stored, retry later')

@@ -2,14 +2,12 @@ import { describe, expect, test } from 'bun:test'
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { maskToken } from '../src/cli/output'
-import { lockPathFor, readLock, tokenPathFor } from '../src/lifecycle/lock'
-import { runCli, startGateway, tempHome, type RunningGateway } from './helpers/gateway'
+import { tokenPathFor } from '../src/lifecycle/lock'
+import { lockOf, lockPathOf, runCli, startGateway, tempHome, type RunningGateway } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
 // SPEC §7: a token reaches the gateway by config, XOPCBOT_GATEWAY_TOKEN or --token-file; --token works but is
 // masked wherever the gateway records its argv, and is never printed whole except by `gateway token`.
-
-const lockPathOf = (home: string) => lockPathFor(join(home, '.xopcbot', 'locks'), join(home, '.xopcbot', 'config.json'))
 
 async function statusOf(url: string, token?: string) {
   return (await fetch(`${url}/api/status`, { headers: token ? { authorization: `Bearer ${token}` } : {} })).status
@@ -25,7 +23,7 @@ async function expectOnlyToken(url: string, token: string) {
 /** After a failed test: the gateway started and whichever successor holds the lock now. */
 function killAll(gateway: RunningGateway, home: string) {
   gateway.proc.kill('SIGKILL')
-  const successor = readLock(lockPathOf(home))
+  const successor = lockOf(home)
   try {
     if (successor && successor.pid !== gateway.proc.pid) process.kill(successor.pid, 'SIGKILL')
   } catch {}
@@ -44,7 +42,7 @@ const cmdlineOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').
 async function restartedBack(home: string, old: { pid: number }, url: string) {
   const restart = await runCli(['gateway', 'restart'], { home })
   expect(restart.code).toBe(0)
-  const next = readLock(lockPathOf(home))!
+  const next = lockOf(home)!
   expect(next.pid).not.toBe(old.pid)
   await waitFor(async () => (await fetch(`${url}/health`).catch(() => null))?.ok, { what: 'the restarted gateway' })
   return next
@@ -60,7 +58,7 @@ describe('--token-file', () => {
       await expectOnlyToken(gateway.url, token)
       const lockText = readFileSync(lockPathOf(home), 'utf8')
       expect(lockText).not.toContain(token)
-      expect(readLock(lockPathOf(home))!.argv).toContain(path)
+      expect(lockOf(home)!.argv).toContain(path)
       expect(gateway.output()).toContain(`Token: ${maskToken(token)}`)
       expect(gateway.output()).not.toContain('⚠️')
 
@@ -139,7 +137,7 @@ describe('--token', () => {
       expect(gateway.output()).not.toContain(secret)
       const lockText = readFileSync(lockPathOf(home), 'utf8')
       expect(lockText).not.toContain(secret)
-      expect(readLock(lockPathOf(home))!.argv).toContain('***')
+      expect(lockOf(home)!.argv).toContain('***')
       // The token is kept beside the lock, private to the user, and goes with it.
       const kept = tokenPathFor(lockPathOf(home))
       expect(statSync(kept).mode & 0o777).toBe(0o600)
@@ -180,7 +178,7 @@ describe('--token', () => {
       const forced = await runCli(['gateway', 'restart', '--force'], { home })
       expect(forced.code).toBe(0)
       await waitFor(async () => (await fetch(`${gateway.url}/health`).catch(() => null))?.ok, { what: 'the gateway after restart --force' })
-      expect(readLock(lockPathOf(home))!.pid).not.toBe(respawned.pid)
+      expect(lockOf(home)!.pid).not.toBe(respawned.pid)
       await expectOnlyToken(gateway.url, secret)
       expect((await runCli(['gateway', 'stop'], { home })).code).toBe(0)
     })

@@ -2,9 +2,9 @@ import type { LanguageModel, ModelMessage, ToolSet } from 'ai'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
-import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import { storageFaultOf } from '../storage/faults'
+import { serialByKey } from '../util/serial'
 import { createLanguageModel, resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
 import { timeTool, toolSet, type AgentTool } from './tools'
@@ -62,11 +62,10 @@ export class Agent {
   readonly model: ResolvedModel | AppError
   private sdk: Promise<{ ai: typeof import('ai'); model: LanguageModel; tools: ToolSet }> | null = null
   private readonly available: AgentTool[]
-  private readonly chains = new Map<string, Promise<unknown>>()
+  /** turns by session; `pending` counts those running or waiting (the graceful stop waits for them, streamed ones included) */
+  private readonly bySession = serialByKey()
   private readonly slots: Slots
   private readonly log: Logger
-  /** turns running or waiting (the graceful stop waits for them, streamed ones included) */
-  private pending = 0
 
   constructor(
     private readonly deps: {
@@ -88,22 +87,12 @@ export class Agent {
 
   /** Runs a turn after the session's earlier turns. */
   turn(request: TurnRequest): Promise<TurnResult> {
-    const key = request.session
-    const previous = this.chains.get(key) ?? Promise.resolve()
-    this.pending++
-    const run = previous.then(() => this.slots.run(() => this.runTurn(request)))
-    const settled = run.catch(() => {})
-    this.chains.set(key, settled)
-    settled.then(() => {
-      this.pending--
-      if (this.chains.get(key) === settled) this.chains.delete(key)
-    })
-    return run
+    return this.bySession.run(request.session, () => this.slots.run(() => this.runTurn(request)))
   }
 
   /** Resolves true once no turn is running or waiting, or false when `timeoutMs` ran out first. */
   idle(timeoutMs: number): Promise<boolean> {
-    return waitUntil(() => this.pending === 0, timeoutMs)
+    return this.bySession.idle(timeoutMs)
   }
 
   private async runTurn(request: TurnRequest): Promise<TurnResult> {

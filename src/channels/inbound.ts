@@ -1,9 +1,10 @@
 import type { Database } from 'bun:sqlite'
 import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
-import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import { retryDelay, RETRY_POLICY, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
+import { serialByKey } from '../util/serial'
+import { waitUntil } from '../util/timeout'
 import type { Channel, Incoming } from './channel'
 
 type StoredState = 'queued' | 'processing' | 'delivering' | 'delivered' | 'failed'
@@ -68,7 +69,8 @@ function view(row: Row): InboundMessage {
  * are armed only while something waits, and stopping cancels them; the next start resumes what was left.
  */
 export class InboundQueue {
-  private readonly chains = new Map<string, Promise<void>>()
+  /** each chat's messages, one at a time in the order they were stored */
+  private readonly chats = serialByKey()
   private readonly waiters = new Map<string, Set<(message: InboundMessage) => void>>()
   /** messages in a chat's chain, so that none is processed twice at once */
   private readonly scheduled = new Set<string>()
@@ -231,11 +233,7 @@ export class InboundQueue {
   private schedule(id: string, chat: string) {
     if (this.scheduled.has(id)) return
     this.scheduled.add(id)
-    const next = (this.chains.get(chat) ?? Promise.resolve()).then(() => this.process(id, chat))
-    this.chains.set(chat, next)
-    next.then(() => {
-      if (this.chains.get(chat) === next) this.chains.delete(chat)
-    })
+    void this.chats.run(chat, () => this.process(id, chat))
   }
 
   private async process(id: string, chat: string) {

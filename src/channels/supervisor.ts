@@ -49,7 +49,7 @@ const BackoffSetting = z
   .refine(([initialMs, maxMs]) => initialMs >= 1 && maxMs >= initialMs)
 
 /**
- * XOPCBOT_TEST_CHANNEL_BACKOFF_MS="<initialMs>,<maxMs>" (test-only, like XOPCBOT_TEST_HOOKS): end-to-end tests
+ * XOPCBOT_TEST_CHANNEL_BACKOFF_MS="<initialMs>,<maxMs>" (test-only, like XOPCBOT_TEST_PLUGIN): end-to-end tests
  * shorten the reconnect waits with it, so that they run in real time without waiting a minute. Null when unset;
  * an error message when malformed.
  */

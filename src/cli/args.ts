@@ -1,6 +1,6 @@
 import type { ArgsDef, ParsedArgs } from 'citty'
 import { z } from 'zod'
-import { Host, Port, Token } from '../config/schema'
+import { Host, PortFromText, Token } from '../config/schema'
 import { UsageError } from '../errors'
 
 /** Shared flag definitions; each command spreads the ones it takes. */
@@ -18,7 +18,7 @@ export const serverArgs = {
 /** A flag given as text, checked by `schema` after the text is turned into what it stands for. */
 const flag = <T extends z.ZodType<unknown, string>>(schema: T) => z.string().min(1, 'needs a value').pipe(schema)
 
-export const PortFlag = flag(z.string().regex(/^\d+$/, 'must be a whole number from 1 to 65535').transform(Number).pipe(Port))
+export const PortFlag = flag(PortFromText)
 export const HostFlag = flag(Host)
 export const TokenFlag = flag(Token)
 export const PathFlag = flag(z.string())

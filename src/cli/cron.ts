@@ -2,6 +2,7 @@ import { defineCommand } from 'citty'
 import { z } from 'zod'
 import type { JobView, Run } from '../cron/service'
 import { ExitCode, UsageError } from '../errors'
+import { pollUntil } from '../util/poll'
 import { apiClient } from './api-client'
 import { configArg, parseFlags, PathFlag } from './args'
 
@@ -133,22 +134,19 @@ const run = defineCommand({
     const id = requireId(args.id)
     const call = apiClient(flags.config)
     const { run_id } = await call<{ run_id: string }>('POST', '/api/cron/trigger', { job_id: id })
-    const deadline = Date.now() + 300_000
-    for (;;) {
+    const finished = async () => {
       const { runs } = await call<{ runs: Run[] }>('GET', `/api/cron/${encodeURIComponent(id)}/runs?limit=20`)
-      const done = runs.find((r) => r.id === run_id && r.status !== 'running')
-      if (done) {
-        if (flags.json) console.log(JSON.stringify(done))
-        else if (done.status === 'ok') console.log(`✅ ${id} ran (${run_id})${done.reply ? `\n${done.reply}` : ''}`)
-        else console.log(`❌ ${id} failed (${run_id}): ${done.error}`)
-        return done.status === 'ok' ? ExitCode.OK : ExitCode.FAILURE
-      }
-      if (Date.now() > deadline) {
-        console.log(`⏳ ${run_id} is still running; see: xopcbot cron list`)
-        return ExitCode.FAILURE
-      }
-      await Bun.sleep(200)
+      return runs.find((r) => r.id === run_id && r.status !== 'running')
     }
+    const done = await pollUntil(finished, { timeoutMs: 300_000, intervalMs: 200 })
+    if (!done) {
+      console.log(`⏳ ${run_id} is still running; see: xopcbot cron list`)
+      return ExitCode.FAILURE
+    }
+    if (flags.json) console.log(JSON.stringify(done))
+    else if (done.status === 'ok') console.log(`✅ ${id} ran (${run_id})${done.reply ? `\n${done.reply}` : ''}`)
+    else console.log(`❌ ${id} failed (${run_id}): ${done.error}`)
+    return done.status === 'ok' ? ExitCode.OK : ExitCode.FAILURE
   },
 })
 

@@ -4,7 +4,8 @@ import { z } from 'zod'
 import { loadConfig } from '../config/load'
 import { dataDirOf, logFileOf } from '../config/paths'
 import { ExitCode } from '../errors'
-import { levelAtLeast, readLastLines, followFile, type LogEntry } from '../logging/reader'
+import { levelAtLeast, LEVELS_ASCENDING, MinimumLevel, readLastLines, followFile, type LogEntry } from '../logging/reader'
+import { IntFromText } from '../util/schemas'
 import { configArg, parseFlags, PathFlag } from './args'
 import { locate } from './target'
 
@@ -12,16 +13,11 @@ const args = {
   ...configArg,
   lines: { type: 'string', description: 'How many lines (default: 50)', valueHint: 'n' },
   follow: { type: 'boolean', description: 'Keep printing new lines, like tail -f' },
-  level: { type: 'string', description: 'Lowest level shown: trace, debug, info, warn, error, fatal', valueHint: 'level' },
+  level: { type: 'string', description: `Lowest level shown: ${LEVELS_ASCENDING}`, valueHint: 'level' },
   json: { type: 'boolean', description: 'Print the JSON lines as written' },
 } as const
 
-const LinesFlag = z
-  .string()
-  .regex(/^\d+$/, 'must be a whole number')
-  .transform(Number)
-  .pipe(z.int().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'))
-const LevelFlag = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'must be one of trace, debug, info, warn, error, fatal')
+const LinesFlag = IntFromText().pipe(z.int().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'))
 
 function formatEntry(entry: LogEntry, json: boolean): string {
   if (json || !entry.entry) return entry.raw
@@ -62,7 +58,7 @@ export default defineCommand({
       config: PathFlag.optional(),
       lines: LinesFlag.optional(),
       follow: z.boolean().optional(),
-      level: LevelFlag.optional(),
+      level: MinimumLevel.optional(),
       json: z.boolean().optional(),
     })
     const file = logFileFor(locate(flags.config).paths.configPath)

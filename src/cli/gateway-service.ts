@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import { chmodSync, copyFileSync, readFileSync, renameSync } from 'node:fs'
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { loadConfig } from '../config/load'
@@ -11,6 +11,8 @@ import { isCompiled } from '../lifecycle/process'
 import { serviceContext, serviceManager } from '../service'
 import { ServiceError, type ServiceManager, type ServiceSpec } from '../service/types'
 import { ensurePrivateDir } from '../storage/files'
+import { replaceAtomic } from '../util/atomic-write'
+import { pollUntil } from '../util/poll'
 import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, TokenFlag } from './args'
 import { displayUrl, maskToken } from './output'
 import { localUrl } from './target'
@@ -28,12 +30,8 @@ const MINIMAL_PATH: Partial<Record<NodeJS.Platform, string>> = {
 }
 
 async function waitHealthy(url: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok).catch(() => false)) return true
-    await Bun.sleep(100)
-  }
-  return false
+  const answers = () => fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok).catch(() => false)
+  return (await pollUntil(answers, { timeoutMs, intervalMs: 100 })) !== null
 }
 
 /** Copies the running executable to <home>/bin/xopcbot atomically (copy beside it, then rename). */
@@ -41,10 +39,10 @@ function installBinary(paths: Paths): string {
   ensurePrivateDir(paths.binDir)
   const target = join(paths.binDir, process.platform === 'win32' ? 'xopcbot.exe' : 'xopcbot')
   if (canonicalConfigPath(process.execPath) === canonicalConfigPath(target)) return target
-  const temp = `${target}.${process.pid}.tmp`
-  copyFileSync(process.execPath, temp)
-  if (process.platform !== 'win32') chmodSync(temp, 0o755)
-  renameSync(temp, target)
+  replaceAtomic(target, (temp) => {
+    copyFileSync(process.execPath, temp)
+    if (process.platform !== 'win32') chmodSync(temp, 0o755)
+  })
   return target
 }
 

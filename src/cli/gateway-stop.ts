@@ -4,6 +4,7 @@ import { CliError, ExitCode } from '../errors'
 import { removeStaleLock, unverifiedLockMessage, type LockInfo } from '../lifecycle/lock'
 import { signalGateway, waitForExit } from '../lifecycle/process'
 import { sendControl } from '../server/control'
+import { IntFromText } from '../util/schemas'
 import { configArg, parseFlags, PathFlag } from './args'
 import { locate, localUrl, runningOrReport } from './target'
 
@@ -13,11 +14,7 @@ const args = {
   timeout: { type: 'string', description: 'How long to wait for a graceful stop before SIGKILL, in ms (default: 5000)', valueHint: 'ms' },
 } as const
 
-export const TimeoutFlag = z
-  .string()
-  .regex(/^\d+$/, 'must be a whole number of milliseconds')
-  .transform(Number)
-  .pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
+export const TimeoutFlag = IntFromText('must be a whole number of milliseconds').pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
 
 /**
  * Sends `sig` to the gateway of the lock if its PID is still verified to be it (SPEC §7); a PID that is gone

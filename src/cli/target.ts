@@ -19,6 +19,7 @@ import {
 } from '../lifecycle/lock'
 import { identify } from '../lifecycle/process'
 import { openStderrFile } from '../lifecycle/restart-report'
+import { pollUntil } from '../util/poll'
 import { gatewayFlags } from './gateway'
 import { displayUrl } from './output'
 
@@ -178,18 +179,17 @@ export async function waitForGateway<F>(
   timeoutMs: number,
   failed: () => F | null = () => null,
 ): Promise<{ info: LockInfo } | { failure: F } | null> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    let failure = failed()
-    if (failure) return { failure }
-    const info = readLock(lockPath)
-    if (info && accept(info) && identify(info).kind === 'gateway' && (await healthOf(info)).state === 'healthy') {
+  return pollUntil<{ info: LockInfo } | { failure: F }>(
+    async () => {
+      let failure = failed()
+      if (failure) return { failure }
+      const info = readLock(lockPath)
+      if (!info || !accept(info) || identify(info).kind !== 'gateway' || (await healthOf(info)).state !== 'healthy') return null
       failure = failed()
       return failure ? { failure } : { info }
-    }
-    await Bun.sleep(50)
-  }
-  return null
+    },
+    { timeoutMs, intervalMs: 50 },
+  )
 }
 
 export function formatUptime(seconds: number): string {

@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
+import { IntFromText } from '../util/schemas'
 
 /**
  * The whole configuration file (SPEC §3). Every object is strict: an unknown key is an error with its
@@ -10,7 +11,10 @@ import { z } from 'zod'
 export const DEFAULT_PORT = 18790
 export const PROVIDER_PRESETS = ['openai', 'anthropic', 'openrouter', 'deepseek', 'groq', 'ollama', 'lmstudio'] as const
 export const TOOL_NAMES = ['time', 'cron', 'send_message'] as const
-export const LOG_LEVELS = ['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+/** The levels a log line can have, most severe first: the one list (the reader and the log filters use it too). */
+export const LINE_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+/** What `logging.level` may be: a line level, or `silent` for none. */
+export const LOG_LEVELS = ['silent', ...LINE_LEVELS] as const
 
 const isTimeZone = (tz: string) => {
   try {
@@ -37,6 +41,8 @@ export const Token = z
 export type Token = z.infer<typeof Token>
 
 export const Port = z.int('must be a whole number').min(1, 'must be from 1 to 65535').max(65535, 'must be from 1 to 65535')
+/** A port given as text (`--port`, XOPCBOT_GATEWAY_PORT). */
+export const PortFromText = IntFromText('must be a whole number from 1 to 65535').pipe(Port)
 const HOST_LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 
 /**

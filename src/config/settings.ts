@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { CliError, ConfigError } from '../errors'
 import { describeIssues } from '../validation'
 import type { Env } from './paths'
-import { Host, Port, Token, type Config } from './schema'
+import { Host, PortFromText, Token, type Config } from './schema'
 
 /** Gateway settings given on the command line (already validated by the CLI). */
 export interface GatewayFlags {
@@ -16,12 +16,7 @@ export interface GatewayFlags {
 
 const GatewayEnv = z.object({
   XOPCBOT_GATEWAY_HOST: Host.optional(),
-  XOPCBOT_GATEWAY_PORT: z
-    .string()
-    .regex(/^\d+$/, 'must be a whole number from 1 to 65535')
-    .transform(Number)
-    .pipe(Port)
-    .optional(),
+  XOPCBOT_GATEWAY_PORT: PortFromText.optional(),
   XOPCBOT_GATEWAY_TOKEN: Token.optional(),
 })
 

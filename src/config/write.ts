@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { ensurePrivateDir } from '../storage/files'
+import { writeFileAtomic } from '../util/atomic-write'
 import { loadConfig, readRawConfig, type LoadOptions } from './load'
 import type { Env } from './paths'
 
@@ -22,9 +22,7 @@ export function updateConfigFile(path: string, env: Env, change: (raw: Record<st
   const raw: Record<string, any> = readRawConfig(path) ?? {}
   change(raw)
   ensurePrivateDir(dirname(path))
-  const temp = `${path}.${process.pid}.tmp`
-  writeFileSync(temp, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 })
-  renameSync(temp, path)
+  writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 })
   // The change itself must leave a valid config.
   loadConfig(path, env, options)
 }

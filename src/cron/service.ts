@@ -6,9 +6,10 @@ import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import type { Channel } from '../channels/channel'
 import { AppError } from '../errors'
-import { waitUntil } from '../lifecycle/timeout'
 import type { Logger } from '../logging/logger'
 import { retryDelay, RETRY_POLICY, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
+import { serialByKey } from '../util/serial'
+import { waitUntil } from '../util/timeout'
 import { isOneShot, nextRunOf, scheduleProblem } from './schedule'
 
 /** Fields of a new job (SPEC §10). */
@@ -105,7 +106,8 @@ export class CronService {
   private timer: ReturnType<typeof setTimeout> | null = null
   /** parsed schedules, shared by jobs with the same expression and time zone */
   private readonly patterns = new Map<string, Cron>()
-  private readonly chains = new Map<string, Promise<void>>()
+  /** each job's runs, one at a time in the order they were asked for */
+  private readonly runsByJob = serialByKey()
   private readonly running = new Set<string>()
   /** runs waiting for a retry after a storage fault, by run id */
   private readonly pendingRuns = new Map<string, RunState>()
@@ -247,7 +249,7 @@ export class CronService {
     const job = this.get(id)
     const run = this.newRun(job, 'manual')
     // When nothing of the job runs, the run starts here: a storage fault is the caller's 503, nothing stored.
-    if (!this.chains.has(job.id)) this.begin(run)
+    if (!this.runsByJob.has(job.id)) this.begin(run)
     void this.runNow(run)
     return run.id
   }
@@ -352,14 +354,7 @@ export class CronService {
   }
 
   private runNow(run: RunState): Promise<void> {
-    const jobId = run.job.id
-    const previous = this.chains.get(jobId) ?? Promise.resolve()
-    const next = previous.then(() => this.execute(run))
-    this.chains.set(jobId, next)
-    next.then(() => {
-      if (this.chains.get(jobId) === next) this.chains.delete(jobId)
-    })
-    return next
+    return this.runsByJob.run(run.job.id, () => this.execute(run))
   }
 
   private async execute(run: RunState) {

@@ -17,11 +17,12 @@ import { createApp, type App } from '../server/app'
 import type { GatewayControl } from '../server/control'
 import { InFlight } from '../server/in-flight'
 import { listen } from '../server/listen'
+import type { TestPlugin } from '../server/test-plugin'
 import { openDatabase, StateStore } from '../storage/db'
 import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/files'
 import { VERSION } from '../version'
-import { withTimeout } from './timeout'
+import { withTimeout } from '../util/timeout'
 
 export interface GatewayOptions {
   config: Config
@@ -29,7 +30,8 @@ export interface GatewayOptions {
   /** write the human-readable log to stderr (foreground runs) */
   console?: boolean
   control?: GatewayControl
-  testHooks?: boolean
+  /** routes a test adds (XOPCBOT_TEST_PLUGIN) */
+  testPlugin?: TestPlugin | null
   /** the environment providers read their API keys from (default: process.env) */
   env?: Env
 }
@@ -135,7 +137,7 @@ export class Gateway {
         corsOrigins: config.gateway.cors.origins,
         info: { configPath, dataDir: this.dataDir, host: config.gateway.host, port: config.gateway.port },
         ...(this.options.control ? { control: this.options.control } : {}),
-        testHooks: this.options.testHooks ?? false,
+        ...(this.options.testPlugin ? { testPlugin: this.options.testPlugin } : {}),
         inFlight: this.inFlight,
         agent: this.agent,
         sessions,

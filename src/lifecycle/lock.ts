@@ -5,6 +5,7 @@ import { z } from 'zod'
 import { canonicalConfigPath, configHash } from '../config/paths'
 import { CliError } from '../errors'
 import { ensurePrivateDir } from '../storage/files'
+import { tempPathBeside, writeFileAtomic } from '../util/atomic-write'
 import { identify, processStartTime } from './process'
 
 /** What the lock records: who owns it, and what `status`, `stop` and `restart` need to find and restart it. */
@@ -177,11 +178,7 @@ export function removeStaleLock(path: string, judged: LockInfo | null): boolean 
   return true
 }
 
-function writePrivateTemp(path: string, info: LockInfo): string {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  writeFileSync(temp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600, flag: 'wx' })
-  return temp
-}
+const lockText = (info: LockInfo) => JSON.stringify(info, null, 2) + '\n'
 
 /** The lock of one config, held by this process (SPEC §5.1). */
 export class GatewayLock {
@@ -208,8 +205,10 @@ export class GatewayLock {
       nonce: randomBytes(16).toString('hex'),
       ...fields,
     }
-    const temp = writePrivateTemp(path, info)
+    // Not writeFileAtomic: a new lock is linked into place, so that it never replaces one that exists.
+    const temp = tempPathBeside(path)
     try {
+      writeFileSync(temp, lockText(info), { mode: 0o600, flag: 'wx' })
       for (let attempt = 0; attempt < 20; attempt++) {
         try {
           linkSync(temp, path)
@@ -232,8 +231,7 @@ export class GatewayLock {
   update(fields: Partial<Omit<LockInfo, 'pid' | 'nonce' | 'startTime'>>) {
     if (readLock(this.path)?.nonce !== this.info.nonce) return
     this.info = { ...this.info, ...fields }
-    const temp = writePrivateTemp(this.path, this.info)
-    renameSync(temp, this.path)
+    writeFileAtomic(this.path, lockText(this.info), { mode: 0o600 })
   }
 
   /**
@@ -246,9 +244,7 @@ export class GatewayLock {
       rmSync(target, { force: true })
       return
     }
-    const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-    writeFileSync(temp, JSON.stringify({ nonce: this.info.nonce, token }) + '\n', { mode: 0o600, flag: 'wx' })
-    renameSync(temp, target)
+    writeFileAtomic(target, JSON.stringify({ nonce: this.info.nonce, token }) + '\n', { mode: 0o600 })
   }
 
   /** Deletes the lock (and the kept token) only if it is still ours. */

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { pollUntil } from '../util/poll'
 import { pidExists, readCommandLine, maskTokenText, signalGateway, waitForExit, waitForPidExit, type GatewayIdentity } from './process'
 
 function run(command: string[]): string | null {
@@ -152,10 +153,7 @@ export async function freeThePort(host: string, port: number): Promise<{ killed:
     }
     killed.push({ pid, command, signal: (await terminate(pid, null))! })
   }
-  if (killed.length) {
-    const deadline = Date.now() + 5000
-    while (!(await canBind(host, port)) && Date.now() < deadline) await Bun.sleep(50)
-  }
+  if (killed.length) await pollUntil(() => canBind(host, port), { timeoutMs: 5000, intervalMs: 50 })
   return { killed, refused }
 }
 

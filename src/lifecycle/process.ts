@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync, realpathSync } from 'node:fs'
 import { posix, win32 } from 'node:path'
-import { waitUntil } from './timeout'
+import { waitUntil } from '../util/timeout'
 
 /** True when running as a `bun build --compile` executable (its modules live in Bun's virtual file system). */
 export function isCompiled(main: string = Bun.main): boolean {

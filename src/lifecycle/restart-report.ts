@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto'
-import { openSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { openSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
 import { CliError, ConfigError, ExitCode } from '../errors'
 import { ensurePrivateDir } from '../storage/files'
+import { replaceAtomic, writeFileAtomic } from '../util/atomic-write'
 
 // Two small files beside a gateway's lock (0600 in the 0700 locks directory) let `gateway restart` report at
 // once what happened instead of waiting for a gateway that will not come:
@@ -27,9 +27,7 @@ export function stderrPathFor(lockPath: string): string {
 /** Replaces `path` atomically with `text` (private temp file, then rename). */
 function writePrivate(path: string, text: string) {
   ensurePrivateDir(dirname(path))
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  writeFileSync(temp, text, { mode: 0o600, flag: 'wx' })
-  renameSync(temp, path)
+  writeFileAtomic(path, text, { mode: 0o600 })
 }
 
 export const RestartResult = z.object({
@@ -84,10 +82,7 @@ export function errorOf(result: Pick<RestartResult, 'message' | 'exitCode' | 'co
 export function openStderrFile(lockPath: string): number {
   const path = stderrPathFor(lockPath)
   ensurePrivateDir(dirname(path))
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-  const fd = openSync(temp, 'wx', 0o600)
-  renameSync(temp, path)
-  return fd
+  return replaceAtomic(path, (temp) => openSync(temp, 'wx', 0o600))
 }
 
 /**

@@ -6,6 +6,8 @@ import { resolvePaths, type Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { displayUrl, maskToken } from '../cli/output'
 import { CliError, ExitCode } from '../errors'
+import { loadTestPlugin } from '../server/test-plugin'
+import { pollUntil } from '../util/poll'
 import { VERSION } from '../version'
 import { Gateway } from './gateway'
 import { GatewayLock, inspectLock, lockPathFor, maskTokenArgs, otherProgramMessage, readLock, withoutTokenArgs, type LockInfo } from './lock'
@@ -87,20 +89,21 @@ const SUCCESSOR_TIMEOUT_MS = 20_000
 
 /** Waits until a successor process owns the lock and answers /health; false if it does not within `timeoutMs`. */
 async function waitForSuccessor(lockPath: string, oldPid: number, child: ChildState, timeoutMs: number): Promise<LockInfo | null> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline && !exited(child)) {
-    const info = readLock(lockPath)
-    if (info && info.pid !== oldPid && identify(info).kind === 'gateway') {
+  const found = await pollUntil(
+    async () => {
+      if (exited(child)) return { info: null }
+      const info = readLock(lockPath)
+      if (!info || info.pid === oldPid || identify(info).kind !== 'gateway') return null
       const url = displayUrl(info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host, info.port)
       // The gateway's own answer, not just any 200: another program may hold the port the successor wanted.
       const healthy = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
         .then(async (r) => r.ok && ((await r.json()) as { status?: unknown }).status === 'healthy')
         .catch(() => false)
-      if (healthy) return info
-    }
-    await Bun.sleep(50)
-  }
-  return null
+      return healthy ? { info } : null
+    },
+    { timeoutMs, intervalMs: 50 },
+  )
+  return found?.info ?? null
 }
 
 /**
@@ -125,6 +128,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
   // Started in the background by `restart` or a respawn: stderr is a file that should hold only a failed
   // start's error or a crash (see restart-report.ts), so the running log goes to the log file alone.
   const background = env.XOPCBOT_BACKGROUND === '1'
+  const testPlugin = await loadTestPlugin(env.XOPCBOT_TEST_PLUGIN)
   // A token given by --token or the environment is in no file: the gateway keeps it beside its lock
   // (0600) for status, token and restart, since the lock records only "--token ***".
   const source = tokenSource(env, options.flags)
@@ -167,7 +171,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
     },
   }
   const startGateway = (c: Config) => {
-    const next = new Gateway({ config: c, configPath: paths.configPath, control, testHooks: env.XOPCBOT_TEST_HOOKS === '1', env, console: !background })
+    const next = new Gateway({ config: c, configPath: paths.configPath, control, testPlugin, env, console: !background })
     next.start()
     return next
   }

@@ -1,4 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs'
+import { z } from 'zod'
+import { LINE_LEVELS } from '../config/schema'
 
 export interface LogEntry {
   /** the line as written */
@@ -7,7 +9,13 @@ export interface LogEntry {
   entry: Record<string, unknown> | null
 }
 
-const LEVEL_ORDER: Record<string, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, fatal: 5 }
+/** The line levels, least severe first ("trace, debug, info, warn, error, fatal"), as help and errors list them. */
+export const LEVELS_ASCENDING = LINE_LEVELS.toReversed().join(', ')
+
+/** The lowest level a log filter (`gateway logs --level`, `GET /api/logs?level=`) shows. */
+export const MinimumLevel = z.enum(LINE_LEVELS, `must be one of ${LEVELS_ASCENDING}`)
+
+const LEVEL_ORDER: Record<string, number> = Object.fromEntries(LINE_LEVELS.toReversed().map((level, rank) => [level, rank]))
 
 export function levelAtLeast(entry: LogEntry, minimum: string | undefined): boolean {
   if (!minimum) return true

@@ -26,7 +26,7 @@ import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
-import { testHookRoutes } from './test-hooks'
+import type { TestPlugin } from './test-plugin'
 
 export interface AppDeps {
   version: string
@@ -46,8 +46,8 @@ export interface AppDeps {
   authLimiter?: AuthFailureLimiter
   /** the local control routes; absent in tests that do not need them */
   control?: GatewayControl
-  /** mount /_test/* (XOPCBOT_TEST_HOOKS=1) */
-  testHooks?: boolean
+  /** routes a test adds (XOPCBOT_TEST_PLUGIN, see test-plugin.ts); never set outside the tests */
+  testPlugin?: TestPlugin
   /** counts accepted requests until they are answered (the graceful stop waits for them) */
   inFlight?: InFlight
   /** the assistant and its history; without them the agent and session routes are not mounted */
@@ -153,7 +153,8 @@ export function createApp(deps: AppDeps) {
     .use(deps.pairing ? pairingRoutes({ store: deps.pairing, channels: deps.channels, log: deps.log }) : new Elysia({ name: 'pairing-off' }))
     .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}) }) : new Elysia({ name: 'logs-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
-    .use(deps.testHooks ? testHookRoutes() : new Elysia({ name: 'test-hooks-off' }))
+    // Typed as a plugin without routes: a test's routes are no part of the API, and `any` would erase the app's route types.
+    .use(deps.testPlugin ? (deps.testPlugin() as Elysia) : new Elysia({ name: 'test-plugin-off' }))
     // Built on first use from the routes themselves, so it always lists exactly what is served.
     .get('/openapi.json', function openApi() {
       document ??= openApiDocument(app.routes, deps.version)

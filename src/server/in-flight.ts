@@ -1,4 +1,4 @@
-import { waitUntil } from '../lifecycle/timeout'
+import { waitUntil } from '../util/timeout'
 /**
  * Requests the gateway has accepted and not yet answered. The graceful stop waits for this to reach zero;
  * requests refused while draining (503) are never counted, so a steady stream of new requests cannot hold

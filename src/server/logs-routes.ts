@@ -1,12 +1,11 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import { LOG_LEVELS } from '../config/schema'
-import { levelAtLeast, readLastLines, type LogEntry } from '../logging/reader'
+import { levelAtLeast, MinimumLevel, readLastLines, type LogEntry } from '../logging/reader'
 import { wholeNumber } from './params'
 
 export const LogsQuery = z.object({
   lines: wholeNumber(1, 5000).optional(),
-  level: z.enum(LOG_LEVELS.filter((l) => l !== 'silent') as ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], 'must be one of trace, debug, info, warn, error, fatal').optional(),
+  level: MinimumLevel.optional(),
   since: z
     .string()
     .refine((value) => !Number.isNaN(Date.parse(value)), 'must be an ISO-8601 date-time such as 2026-11-29T08:00:00Z')

@@ -1,5 +1,6 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { writeFileAtomic } from '../util/atomic-write'
 import { readEntry, refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
 
 export function xmlEscape(value: string): string {
@@ -103,9 +104,7 @@ export class LaunchdManager implements ServiceManager {
     mkdirSync(spec.logDir, { recursive: true })
     // Re-running install: take the old definition out first; "not loaded" (3, 5 or 113) is fine.
     await this.ctx.run(['launchctl', 'bootout', `${this.domain()}/${spec.name}`])
-    const temp = `${file}.${process.pid}.tmp`
-    writeFileSync(temp, renderPlist(spec), { mode: 0o644 })
-    renameSync(temp, file)
+    writeFileAtomic(file, renderPlist(spec), { mode: 0o644 })
     await this.launchctl(['enable', `${this.domain()}/${spec.name}`])
     if (start) await this.launchctl(['bootstrap', this.domain(), file])
     return []

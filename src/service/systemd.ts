@@ -1,5 +1,6 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
+import { writeFileAtomic } from '../util/atomic-write'
 import { ExitCode } from '../errors'
 import { readEntry, refuseNewlines, ServiceError, type ServiceContext, type ServiceManager, type ServiceSpec, type ServiceStatus } from './types'
 
@@ -115,9 +116,7 @@ export class SystemdManager implements ServiceManager {
     const warnings: string[] = []
     const file = this.entryPath(spec.name)
     mkdirSync(dirname(file), { recursive: true })
-    const temp = `${file}.${process.pid}.tmp`
-    writeFileSync(temp, renderUnit(spec), { mode: 0o644 })
-    renameSync(temp, file)
+    writeFileAtomic(file, renderUnit(spec), { mode: 0o644 })
     await this.systemctl('daemon-reload')
     await this.systemctl('enable', `${spec.name}.service`)
     // restart (not start): re-running install applies a changed unit to a running service.

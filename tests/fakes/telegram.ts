@@ -33,7 +33,8 @@ export interface FakeTelegram {
   /** what getMe answers */
   bot: { id: number; username: string }
   sent: SentMessage[]
-  calls: { method: string; body: any }[]
+  /** every call, failed ones too; `at` is when it arrived (performance.now()) */
+  calls: { method: string; body: any; at: number }[]
   webhook: { url: string; secret_token?: string } | null
   /** queues an update from a user (the update id is assigned) */
   pushMessage: (chatId: number, text: string, from?: { id: number; username?: string }, options?: PushOptions) => number
@@ -110,7 +111,7 @@ export function startFakeTelegram({
     if (givenToken !== token) return Response.json({ ok: false, error_code: 401, description: 'Unauthorized' }, { status: 401 })
     const text = await request.text()
     const body = text ? JSON.parse(text) : {}
-    fake.calls.push({ method: method!, body })
+    fake.calls.push({ method: method!, body, at: performance.now() })
     const failure = fake.failures.get(method!)?.shift()
     if (failure === 'drop') return new Response(null, { status: 502 })
     if (failure) {

@@ -1,9 +1,7 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startFakeLlm, type FakeLlm } from '../fakes/llm'
 import { startFakeTelegram, type FakeTelegram } from '../fakes/telegram'
 import { startWebhookReceiver, type FakeReceiver } from '../fakes/webhook-receiver'
-import { freePort, startGateway, tempHome, type RunningGateway } from './gateway'
+import { freePort, startGateway, tempHome, writeConfig, type RunningGateway } from './gateway'
 
 export const WEBHOOK_SECRET = 'a-webhook-secret-of-some-length'
 
@@ -55,8 +53,7 @@ export async function makeWorld({
       off: { type: 'webhook', enabled: false, url: receiver.url, secret: WEBHOOK_SECRET },
     },
   }
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify(config))
+  writeConfig(home, config)
   return {
     llm,
     telegram: fakeTelegram,
@@ -72,6 +69,3 @@ export async function makeWorld({
     },
   }
 }
-
-export const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) })

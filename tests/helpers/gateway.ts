@@ -2,6 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import { lockPathFor, readLock } from '../../src/lifecycle/lock'
 import { findFreePort } from '../../src/lifecycle/ports'
 import { waitFor } from './wait'
 
@@ -14,13 +15,27 @@ export function tempHome(): string {
   return mkdtempSync(join(tmpdir(), 'xopcbot-e2e-'))
 }
 
+/** The default config file of a HOME: `~/.xopcbot/config.json`. */
+export const configPathOf = (home: string) => join(home, '.xopcbot', 'config.json')
+
+/** Writes the default config file of `home`: an object as JSON, a string as it is (malformed or with a BOM). */
+export function writeConfig(home: string, config: unknown): string {
+  mkdirSync(join(home, '.xopcbot'), { recursive: true })
+  const path = configPathOf(home)
+  writeFileSync(path, typeof config === 'string' ? config : JSON.stringify(config))
+  return path
+}
+
 /** A new temp HOME whose default config file (`~/.xopcbot/config.json`) holds `config`. */
 export function homeWithConfig(config: unknown): string {
   const home = tempHome()
-  mkdirSync(join(home, '.xopcbot'), { recursive: true })
-  writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify(config))
+  writeConfig(home, config)
   return home
 }
+
+/** The lock file of the gateway that runs on the default config of `home`, and what it holds (null: none). */
+export const lockPathOf = (home: string) => lockPathFor(join(home, '.xopcbot', 'locks'), configPathOf(home))
+export const lockOf = (home: string) => readLock(lockPathOf(home))
 
 /** The environment of a child process: a private HOME and nothing of ours inherited. */
 export function childEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {

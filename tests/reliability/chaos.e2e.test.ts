@@ -1,9 +1,10 @@
 import { afterAll, expect, test } from 'bun:test'
 import { Database } from 'bun:sqlite'
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { makeWorld, postJson, type World } from '../helpers/channels'
-import { runCli, startGateway, tempHome } from '../helpers/gateway'
+import { makeWorld, type World } from '../helpers/channels'
+import { runCli, startGateway, tempHome, writeConfig } from '../helpers/gateway'
+import { json, postJson } from '../helpers/http'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -30,8 +31,6 @@ afterAll(() => {
   if (!('skip' in disk)) Bun.spawnSync(['umount', '-l', disk.path])
 })
 
-const json = async (response: Response) => (await response.json()) as any
-
 /** Gateway processes of this port: a command line that runs `gateway` with `--port <port>`, not a zombie. */
 function gatewayProcesses(port: number): number[] {
   const found: number[] = []
@@ -53,7 +52,7 @@ test.skipIf(skip !== null)(
     const env = { XOPCBOT_TEST_CHANNEL_BACKOFF_MS: '50,400' }
     const w = await makeWorld({ env, agent: { timeoutMs: 5000 } })
     worlds.push(w)
-    writeFileSync(join(w.home, '.xopcbot', 'config.json'), JSON.stringify({ ...w.config, dataDir }))
+    writeConfig(w.home, { ...w.config, dataDir })
     const url = `http://127.0.0.1:${w.port}`
     const cli = (args: string[], extra: Record<string, string> = {}) => runCli(args, { home: w.home, env: { ...env, ...extra }, timeoutMs: 40_000 })
     const healthyPid = async (notPid?: number) =>

@@ -1,19 +1,18 @@
-import { afterAll, describe, expect, test } from 'bun:test'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { describe, expect, test } from 'bun:test'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { AuthFailureLimiter } from '../../src/server/auth'
 import { isInternal, openApiPath } from '../../src/server/openapi'
 import { isSameProcessAlive } from '../../src/lifecycle/process'
 import { canBind } from '../../src/lifecycle/ports'
-import { lockPathFor, readLock } from '../../src/lifecycle/lock'
 import { makeApp } from '../helpers/app'
 import { makeAgentApp, postAgent, readEvents } from '../helpers/agent'
-import { makeWorld, postJson } from '../helpers/channels'
-import { childEnv, freePort, fromSource, runCli, startGateway, tempHome } from '../helpers/gateway'
+import { makeWorld } from '../helpers/channels'
+import { childEnv, freePort, fromSource, homeWithConfig, lockOf, runCli, startGateway, tempHome, writeConfig } from '../helpers/gateway'
+import { json, postJson } from '../helpers/http'
 import { inProcessGateway } from '../helpers/in-process'
+import { TEST_HOOKS } from '../helpers/test-hooks'
 import { waitFor } from '../helpers/wait'
-
-const json = async (response: Response) => (await response.json()) as any
 
 describe('auth', () => {
   test('no route under /api/ or /v1/ answers without the token when one is set (routes enumerated from the app)', async () => {
@@ -56,10 +55,8 @@ describe('auth', () => {
 
 describe('graceful drain under load', () => {
   test('SIGTERM during 64-connection load: every response is correct, nothing started before the signal is cut off, exit 0', async () => {
-    const home = tempHome()
-    mkdirSync(join(home, '.xopcbot'), { recursive: true })
-    writeFileSync(join(home, '.xopcbot', 'config.json'), JSON.stringify({ gateway: { shutdownTimeoutMs: 10_000 } }))
-    const gateway = await startGateway({ home, env: { XOPCBOT_TEST_HOOKS: '1' } })
+    const home = homeWithConfig({ gateway: { shutdownTimeoutMs: 10_000 } })
+    const gateway = await startGateway({ home, env: TEST_HOOKS })
     let signalledAt = Infinity
     const results: { started: number; status: number | 'error'; ok: boolean }[] = []
     const workers = Array.from({ length: 64 }, async (_, worker) => {
@@ -144,7 +141,7 @@ describe('faults of the outside world', () => {
   if (mounted.exitCode !== 0) console.log(`skipped: the full-disk test needs to mount a tmpfs (${mounted.stderr.toString().trim()})`)
   test.skipIf(mounted.exitCode !== 0)('the disk under the data directory is full: clear 503s, nothing accepted is lost, the gateway recovers', async () => {
     const w = await makeWorld()
-    writeFileSync(join(w.home, '.xopcbot', 'config.json'), JSON.stringify({ ...w.config, dataDir: mount }))
+    writeConfig(w.home, { ...w.config, dataDir: mount })
     const gateway = await w.start()
     const filler = join(mount, 'filler')
     try {
@@ -178,20 +175,19 @@ describe('lock and lifecycle races', () => {
     const port = await freePort()
     const env = { XOPCBOT_ALLOW_SIGUSR1_RESTART: '1' }
     const seen: { pid: number; startTime: string | null }[] = []
-    const lockPath = lockPathFor(join(home, '.xopcbot', 'locks'), join(home, '.xopcbot', 'config.json'))
     for (let cycle = 0; cycle < cycles; cycle++) {
       const proc = Bun.spawn([...fromSource, 'gateway', '--host', '127.0.0.1', '--port', String(port)], { env: childEnv(home, env), stdout: 'ignore', stderr: 'ignore' })
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`).catch(() => null))?.ok, { what: `cycle ${cycle} start` })
-      seen.push({ pid: proc.pid, startTime: readLock(lockPath)!.startTime })
+      seen.push({ pid: proc.pid, startTime: lockOf(home)!.startTime })
       if (cycle % 2 === 0) {
         expect((await runCli(['gateway', 'restart'], { home, env })).code).toBe(0)
-        const info = readLock(lockPath)!
+        const info = lockOf(home)!
         seen.push({ pid: info.pid, startTime: info.startTime })
       }
       expect((await runCli(['gateway', 'stop'], { home })).code).toBe(0)
       await proc.exited
     }
-    expect(readLock(lockPath)).toBeNull()
+    expect(lockOf(home)).toBeNull()
     for (const { pid, startTime } of seen) expect(isSameProcessAlive(pid, startTime)).toBe(false)
     expect(await canBind('127.0.0.1', port)).toBe(true)
   }, 120_000)

@@ -1,10 +1,11 @@
 import { describe, expect, test } from 'bun:test'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readEvents } from '../helpers/agent'
-import { makeWorld, postJson, type World } from '../helpers/channels'
-import { tempHome, type RunningGateway } from '../helpers/gateway'
+import { makeWorld, type World } from '../helpers/channels'
+import { tempHome, writeConfig, type RunningGateway } from '../helpers/gateway'
+import { json, postJson } from '../helpers/http'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -21,7 +22,6 @@ const tmpfs = (() => {
 })()
 if (!tmpfs.ok) console.log(`storage-faults.e2e: full-disk tests skipped${tmpfs.why}`)
 
-const json = async (response: Response) => (await response.json()) as any
 /** The fake model's reply to "big:…" is big enough that storing the turn needs disk space a full disk does not have. */
 const PADDING = ` ${'x'.repeat(200_000)}`
 
@@ -40,7 +40,7 @@ async function fullDiskWorld(): Promise<FullDiskWorld> {
   mkdirSync(mount, { recursive: true })
   const mounted = Bun.spawnSync(['mount', '-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mount])
   if (mounted.exitCode !== 0) throw new Error(`mount: ${mounted.stderr.toString()}`)
-  writeFileSync(join(w.home, '.xopcbot', 'config.json'), JSON.stringify({ ...w.config, dataDir: mount }))
+  writeConfig(w.home, { ...w.config, dataDir: mount })
   const gateway = await w.start()
   const filler = join(mount, 'filler')
   return {

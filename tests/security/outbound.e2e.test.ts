@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from 'bun:test'
 import { freePort, homeWithConfig, startGateway } from '../helpers/gateway'
+import { postJson } from '../helpers/http'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -39,7 +40,7 @@ test('a provider answering 307: the turn fails with a message naming the redirec
   })
   const gateway = await startGateway({ home, port })
   try {
-    const response = await fetch(`${gateway.url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hi' }) })
+    const response = await postJson(`${gateway.url}/api/agent`, { message: 'hi' })
     const body = (await response.json()) as { error: { code: string; message: string } }
     expect(response.status).toBe(502)
     expect(body.error.code).toBe('AGENT_ERROR')

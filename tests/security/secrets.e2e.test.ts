@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'bun'
 import { freePort, homeWithConfig, startGateway, type RunningGateway } from '../helpers/gateway'
+import { postJson } from '../helpers/http'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -45,7 +46,7 @@ afterAll(async () => {
   provider.stop(true)
 })
 
-const post = (path: string, body: unknown) => fetch(`${gateway.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+const post = (path: string, body: unknown) => postJson(`${gateway.url}${path}`, body)
 
 test('a provider that echoes its key: the key reaches no response, no stored record, no file', async () => {
   // /api/agent, JSON
@@ -98,7 +99,7 @@ test('a preset whose key comes from the environment is redacted the same way', a
   const home2 = homeWithConfig({ gateway: { host: '127.0.0.1', port }, agent: { model: 'openai/gpt-4o-mini', maxRetries: 0 }, providers: { openai: { baseURL: `http://127.0.0.1:${provider.port}/v1` } } })
   const second = await startGateway({ home: home2, port, env: { OPENAI_API_KEY: ENV_KEY } })
   try {
-    const response = await fetch(`${second.url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'hi' }) })
+    const response = await postJson(`${second.url}/api/agent`, { message: 'hi' })
     expect(response.status).toBe(502)
     const text = await response.text()
     expect(text).toContain('[REDACTED]')

@@ -1,3 +1,5 @@
+import { pollUntil } from './poll'
+
 /**
  * Resolves with the promise's value, or with `fallback` after `ms`. Every await on the shutdown path goes
  * through this: Bun's `server.stop(true)` never resolves while a handler is pending (oven-sh/bun#40043).
@@ -16,10 +18,5 @@ export async function withTimeout<T, F>(promise: Promise<T>, ms: number, fallbac
 
 /** Polls `done` every 10 ms; resolves true once it holds, or false when `timeoutMs` ran out first. */
 export async function waitUntil(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs
-  while (!done()) {
-    if (Date.now() >= deadline) return false
-    await Bun.sleep(10)
-  }
-  return true
+  return (await pollUntil(() => done(), { timeoutMs, intervalMs: 10 })) !== null
 }
