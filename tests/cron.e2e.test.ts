@@ -19,7 +19,9 @@ const create = async (g: RunningGateway, body: unknown) => {
 }
 
 describe('cron jobs', () => {
-  test('create → list with next_run; every second it fires and records runs; toggle off stops it, on resumes; trigger runs once; delete → 404', async () => {
+  // Real time, in a real gateway: a job fires and its runs are recorded; toggle, trigger and delete over HTTP.
+  // The timing itself (three ticks, nothing fires while off, resuming) is in tests/cron-scheduler.test.ts.
+  test('create → list with next_run; every second it fires and records runs; toggle off; trigger runs once; delete → 404', async () => {
     const gateway = await startGateway({ home: home() })
     try {
       const job = await create(gateway, { name: 'tick', schedule: '* * * * * *', message: 'tick' })
@@ -28,23 +30,13 @@ describe('cron jobs', () => {
       expect(listed).toHaveLength(1)
       expect(Date.parse(listed[0].next_run) - Date.now()).toBeLessThanOrEqual(1100)
 
-      await waitFor(async () => (await runsOf(gateway, job.id)).length >= 3, { what: 'three runs' })
+      await waitFor(async () => (await runsOf(gateway, job.id)).some((r) => r.status === 'ok'), { what: 'a run' })
       const runs = await runsOf(gateway, job.id)
       // The newest may still be running; the oldest has finished.
       expect(runs.at(-1)).toMatchObject({ status: 'ok', trigger: 'schedule', reply: 'echo: tick' })
 
       const off = await json(await postJson(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false }))
       expect(off.job).toMatchObject({ enabled: false, next_run: null })
-      await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'the last run to end' })
-      const before = (await runsOf(gateway, job.id)).length
-      await Bun.sleep(2500) // an observation window: nothing may fire in it
-      expect((await runsOf(gateway, job.id)).length).toBe(before)
-
-      const on = await json(await postJson(`${gateway.url}/api/cron/${job.id}/toggle`))
-      expect(on.job.enabled).toBe(true)
-      await waitFor(async () => (await runsOf(gateway, job.id)).length > before, { what: 'runs to resume' })
-
-      await postJson(`${gateway.url}/api/cron/${job.id}/toggle`, { enabled: false })
       await waitFor(async () => (await runsOf(gateway, job.id)).every((r) => r.status !== 'running'), { what: 'quiet' })
       const quiet = (await runsOf(gateway, job.id)).length
       const triggered = await json(await postJson(`${gateway.url}/api/cron/trigger`, { job_id: job.id }))
@@ -122,23 +114,7 @@ describe('cron jobs', () => {
     }
   }, 30_000)
 
-  test('a slow job does not overlap itself; a failing job records the error and the scheduler keeps going', async () => {
-    const gateway = await startGateway({ home: home() })
-    try {
-      llm.fallback = (call) => (call.lastUser === 'slow' ? { text: 'done slowly', delayMs: 2200 } : call.lastUser === 'fail' ? { status: 500 } : { text: `echo: ${call.lastUser}` })
-      const slow = await create(gateway, { schedule: '* * * * * *', message: 'slow' })
-      const failing = await create(gateway, { schedule: '* * * * * *', message: 'fail' })
-      await waitFor(async () => (await runsOf(gateway, slow.id)).filter((r) => r.status === 'ok').length >= 2, { what: 'two slow runs', timeoutMs: 15_000 })
-      const slowRuns = (await runsOf(gateway, slow.id)).reverse()
-      for (let i = 1; i < slowRuns.length; i++) expect(Date.parse(slowRuns[i].started_at)).toBeGreaterThanOrEqual(Date.parse(slowRuns[i - 1].finished_at))
-      const failed = (await runsOf(gateway, failing.id)).filter((r) => r.status === 'failed')
-      expect(failed.length).toBeGreaterThanOrEqual(3)
-      expect(failed[0].error).toContain('HTTP 500')
-    } finally {
-      llm.fallback = (call) => ({ text: `echo: ${call.lastUser}` })
-      await gateway.stop()
-    }
-  }, 30_000)
+  // A slow job that skips its ticks and a failing job: tests/cron-scheduler.test.ts ("overlap and failures"), on a fake clock.
 
   test('bad input → 400 naming the field', async () => {
     const gateway = await startGateway({ home: home() })
