@@ -1,6 +1,8 @@
 /**
- * One error type for the whole program. The HTTP layer sends it as the JSON error envelope
- * (SPEC §6); the CLI prints its message as one sentence and exits with `exitCode`.
+ * One error family for the whole program. Every error we raise on purpose is an `AppError`: it carries a
+ * `code`, the HTTP `status` it is sent with and the CLI `exitCode` it ends with. The HTTP layer sends it as the
+ * JSON error envelope (SPEC §6); the CLI prints its message as one sentence and exits with `exitCode`.
+ * Subclasses exist only where they set other defaults or carry data (ConfigError's source and problems).
  */
 export const ErrorCodes = {
   INVALID_REQUEST: 400,
@@ -20,26 +22,6 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes
 
-export class AppError extends Error {
-  override readonly name = 'AppError'
-  readonly status: number
-  readonly headers: Record<string, string>
-
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause })
-    this.status = options.status ?? ErrorCodes[code]
-    this.headers = options.headers ?? {}
-  }
-
-  toJSON() {
-    return { error: { code: this.code, message: this.message } }
-  }
-}
-
 /** Exit codes of the CLI (SPEC §4). */
 export const ExitCode = {
   OK: 0,
@@ -55,18 +37,49 @@ export const ExitCode = {
 /** Exit codes after which a service manager must not start the gateway again: only the user can fix the cause. */
 export const PERMANENT_EXIT_CODES: ReadonlySet<number> = new Set([ExitCode.DATA, ExitCode.CONFIG])
 
-/** An error the CLI reports as one sentence, then exits with `exitCode`. */
-export class CliError extends Error {
-  override readonly name: string = 'CliError'
+export interface AppErrorOptions {
+  /** HTTP status; default: the code's (ErrorCodes) */
+  status?: number
+  /** CLI exit code; default: 1 */
+  exitCode?: number
+  headers?: Record<string, string>
+  cause?: unknown
+}
+
+export class AppError extends Error {
+  override readonly name: string = 'AppError'
+  readonly status: number
+  readonly exitCode: number
+  readonly headers: Record<string, string>
+
   constructor(
+    readonly code: ErrorCode,
     message: string,
-    readonly exitCode: number = ExitCode.FAILURE,
-    options: { cause?: unknown } = {},
+    options: AppErrorOptions = {},
   ) {
-    super(message, options)
+    super(message, { cause: options.cause })
+    this.status = options.status ?? ErrorCodes[code]
+    this.exitCode = options.exitCode ?? ExitCode.FAILURE
+    this.headers = options.headers ?? {}
+  }
+
+  toJSON() {
+    return { error: { code: this.code, message: this.message } }
   }
 }
 
+/**
+ * An error about the program, not a request: code INTERNAL_ERROR, so the server answers it with the generic
+ * envelope and logs it, while the CLI prints its sentence and exits with `exitCode`.
+ */
+export class CliError extends AppError {
+  override readonly name: string = 'CliError'
+  constructor(message: string, exitCode: number = ExitCode.FAILURE, options: { cause?: unknown } = {}) {
+    super('INTERNAL_ERROR', message, { exitCode, ...options })
+  }
+}
+
+/** A command used wrongly; exit 2, and the CLI points to --help. */
 export class UsageError extends CliError {
   override readonly name = 'UsageError'
   constructor(message: string) {

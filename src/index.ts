@@ -1,5 +1,5 @@
 #!/usr/bin/env bun
-import { main } from './cli'
+import { main } from './cli/main'
 
 process.on('unhandledRejection', (reason) => {
   console.error('unhandled rejection:', reason)

@@ -7,8 +7,8 @@ import type { Incoming } from '../src/channels/channel'
 import { reportOf } from '../src/channels/manager'
 import { PairingStore } from '../src/channels/pairing'
 import { backoffDelay, backoffFromEnv, DEFAULT_BACKOFF, Supervisor, type Fault, type Session } from '../src/channels/supervisor'
-import { TelegramChannel } from '../src/channels/telegram'
-import { describeChannel } from '../src/cli/gateway-status'
+import { TelegramSender, TelegramSource } from '../src/channels/telegram'
+import { describeChannel } from '../src/cli/gateway/status'
 import { TelegramChannel as TelegramConfig } from '../src/config/schema'
 import { openDatabase } from '../src/storage/db'
 import { startFakeTelegram, type FakeTelegram } from './fakes/telegram'
@@ -228,7 +228,9 @@ describe('TelegramChannel, supervised, against the fake Bot API on a fake clock'
     const accepted: Incoming[] = []
     const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-supervise-')), 'xopcbot.db'))
     let offset: number | null = null
-    const telegram = new TelegramChannel('telegram', TelegramConfig.parse({ type: 'telegram', enabled: true, token: fake.token, apiRoot: fake.url, dmPolicy: 'open' }), {
+    const config = TelegramConfig.parse({ type: 'telegram', enabled: true, token: fake.token, apiRoot: fake.url, dmPolicy: 'open' })
+    const telegram = new TelegramSource('telegram', config, {
+      sender: new TelegramSender('telegram', config, { pollTimeoutSeconds: 1 }),
       acceptUpdates: (messages, next) => {
         accepted.push(...messages)
         offset = next

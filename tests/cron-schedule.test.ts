@@ -69,7 +69,7 @@ describe('the same rules for every way in', () => {
   })
 
   test("the agent's cron tool gets the same answer, and nothing is created", async () => {
-    const tool = cronTool(() => cron)
+    const tool = cronTool(cron)
     expect(await tool.run({ action: 'create', schedule: '0 0 31 4 *', message: 'x' })).toEqual({ error: 'schedule: never fires (April has no day 31)' })
     expect(await tool.run({ action: 'create', schedule: '2099-13-01T09:00:00Z', message: 'x' })).toEqual({ error: 'schedule: is not a real date-time (there is no month 13)' })
     expect(cron.list()).toEqual([])

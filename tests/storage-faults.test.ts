@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent } from '../src/agent/agent'
 import { SessionStore } from '../src/agent/sessions'
-import { InboundQueue } from '../src/channels/inbound'
 import { ChannelManager } from '../src/channels/manager'
 import { PairingStore } from '../src/channels/pairing'
-import { sign, WebhookChannel } from '../src/channels/webhook'
+import { Senders } from '../src/channels/senders'
+import { sign, WebhookSender } from '../src/channels/webhook'
 import { Config } from '../src/config/schema'
 import { CronService } from '../src/cron/service'
 import { createLogger } from '../src/logging/logger'
+import { InboundQueue } from '../src/messages/queue'
+import { MessageWorker } from '../src/messages/worker'
 import { openDatabase, StateStore } from '../src/storage/db'
 import { retryDelay, RetryTimer, type Clock } from '../src/storage/faults'
 import { WebhookEventLog } from '../src/storage/webhook-events'
@@ -82,8 +84,9 @@ function world(receiver: { url: string } = (() => {
   const agent = new Agent({ config: cfg, env: {}, store, log })
   const channelConfig = cfg.channels.myapp!
   if (channelConfig.type !== 'webhook') throw new Error('unreachable')
-  const channel = new WebhookChannel('myapp', channelConfig, { accept: () => '', events: new WebhookEventLog(db), log })
-  const queue = new InboundQueue({ db, agent, channel: (name) => (name === 'myapp' ? channel : undefined), log, clock })
+  const channel = new WebhookSender('myapp', channelConfig, { log })
+  const queue = new InboundQueue({ db })
+  const worker = new MessageWorker({ queue, agent, sender: (name) => (name === 'myapp' ? channel : undefined), log, clock })
   const cron = new CronService({ db, agent, channel: () => undefined, log, defaultTimezone: 'UTC', clock })
   /** From now on the database cannot grow (a real SQLITE_FULL): a big reply cannot be stored; small updates in place still work. */
   const fillDisk = () => {
@@ -92,7 +95,7 @@ function world(receiver: { url: string } = (() => {
   }
   const freeDisk = () => db.run('PRAGMA max_page_count = 1073741823')
   const callsFor = (tag: string) => llm.calls.filter((c) => c.lastUser === `big:${tag}`)
-  return { db, clock, store, agent, queue, cron, channel, fillDisk, freeDisk, callsFor }
+  return { db, clock, store, agent, queue, worker, cron, channel, fillDisk, freeDisk, callsFor }
 }
 
 /** Waits until the code under test has armed its retry timer, checks the delay it asked for, and lets it fire. */
@@ -141,7 +144,7 @@ describe('the inbound queue after a storage fault', () => {
     w.fillDisk()
     await waitFor(() => w.callsFor('first').length === 2 && w.clock.pending.length === 1, { what: 'the second attempt to fail' })
     expect(w.clock.pending).toEqual([2000])
-    expect(w.queue.retrying()).toEqual({ messages: 2, outcomes: 0 })
+    expect(w.worker.retrying()).toEqual({ messages: 2, outcomes: 0 })
     expect(llm.calls.filter((c) => c.lastUser === 'second')).toHaveLength(0)
     w.freeDisk()
     w.clock.advance(2000)
@@ -152,7 +155,7 @@ describe('the inbound queue after a storage fault', () => {
     expect(w.store.get('myapp:c1')!.messages.map((m) => m.content.slice(0, 15))).toEqual(['big:first', 'echo: big:first', 'second', 'echo: second'])
     // Idle again: nothing is armed.
     expect(w.clock.pending).toEqual([])
-    expect(w.queue.retrying()).toEqual({ messages: 0, outcomes: 0 })
+    expect(w.worker.retrying()).toEqual({ messages: 0, outcomes: 0 })
   })
 
   test('a fault that persists: failed with the reason after 5 attempts (1, 2, 4, 8 s apart), never sent', async () => {
@@ -188,7 +191,7 @@ describe('the inbound queue after a storage fault', () => {
       locker = new Database(w.db.filename)
       const id = w.queue.accept({ channel: 'myapp', chatId: 'c3', content: 'once' }, 'api')
       await waitFor(() => w.clock.pending.length === 1, { what: 'the outcome write to be retried' })
-      expect(w.queue.retrying()).toEqual({ messages: 0, outcomes: 1 })
+      expect(w.worker.retrying()).toEqual({ messages: 0, outcomes: 1 })
       expect(w.queue.get(id)!.state).toBe('processing')
       locker.run('ROLLBACK')
       w.clock.advance(w.clock.pending[0]!)
@@ -206,9 +209,9 @@ describe('the inbound queue after a storage fault', () => {
     const id = w.queue.accept({ channel: 'myapp', chatId: 'c4', content: 'big:later' }, 'api')
     w.fillDisk()
     await waitFor(() => w.clock.pending.length === 1, { what: 'a retry' })
-    w.queue.stop()
+    w.worker.stop()
     expect(w.clock.pending).toEqual([])
-    expect(await w.queue.idle(1000)).toBe(true)
+    expect(await w.worker.idle(1000)).toBe(true)
     expect(w.queue.get(id)!.state).toBe('processing')
   })
 })
@@ -251,15 +254,16 @@ describe('storage faults are 503 on every route that writes', () => {
     const w = world(receiver)
     w.db.run('PRAGMA busy_timeout = 0')
     const pairing = new PairingStore(w.db)
+    const senders = new Senders(config(receiver.url).channels, { log })
     const channels = new ChannelManager(config(receiver.url).channels, {
-      accept: (message, source) => w.queue.accept(message, source),
-      acceptAll: (messages, source, alongside) => w.queue.acceptAll(messages, source, alongside),
+      intake: w.queue,
+      senders,
       state: new StateStore(w.db),
       pairing,
       webhookEvents: new WebhookEventLog(w.db),
       log,
     })
-    const { app } = makeApp({ agent: w.agent, sessions: w.store, channels, queue: w.queue, cron: w.cron, pairing, maxBodyBytes: 1 << 20 })
+    const { app } = makeApp({ agent: w.agent, sessions: w.store, senders, channels, queue: w.queue, cron: w.cron, pairing, maxBodyBytes: 1 << 20 })
     const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
       app.handle(new Request(`http://localhost${path}`, { method, headers: { 'content-type': 'application/json', ...headers }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) }))
     // Something to change: a session, a job, a pending pairing code.
@@ -312,7 +316,7 @@ describe('storage faults are 503 on every route that writes', () => {
     expect((await call('POST', '/api/pairing/approve', { code: pairingRequest.request.code })).status).toBe(200)
     expect((await call('POST', '/api/message', { channel: 'myapp', chat_id: 'c', content: 'after' })).status).toBe(202)
     expect(w.store.get('s1')!.messages.map((m) => m.content)).toEqual(['hello', 'echo: hello', 'after', 'echo: after'])
-    w.queue.stop()
+    w.worker.stop()
     w.cron.stop()
   })
 })

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { z } from 'zod'
-import { TimeoutFlag } from '../src/cli/gateway-stop'
+import { TimeoutFlag } from '../src/cli/gateway/stop'
 import { LOG_LEVELS, PortFromText } from '../src/config/schema'
 import { levelAtLeast, MinimumLevel } from '../src/logging/reader'
 import { wholeNumber } from '../src/server/params'

@@ -3,13 +3,13 @@ import { createHmac } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Agent } from '../src/agent/agent'
-import { InboundQueue } from '../src/channels/inbound'
-import { sign, verifySignature, WebhookChannel } from '../src/channels/webhook'
+import { sign, verifySignature, WebhookSource } from '../src/channels/webhook'
 import { Config } from '../src/config/schema'
 import { AppError } from '../src/errors'
 import { createLogger } from '../src/logging/logger'
 import { outboundFetch, RedirectRefused } from '../src/net/outbound'
+import { InboundQueue } from '../src/messages/queue'
+import { webhookReply } from '../src/server/webhook-routes'
 import { openDatabase } from '../src/storage/db'
 import { WEBHOOK_REPLAY_WINDOW_MS, WebhookEventLog } from '../src/storage/webhook-events'
 import { startWebhookReceiver } from './fakes/webhook-receiver'
@@ -21,14 +21,13 @@ const MINUTE = 60_000
 function setup() {
   const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-webhook-')), 'xopcbot.db'))
   const { log } = createLogger({ level: 'error', console: false })
-  // A stopped queue stores what it accepts and processes nothing, so no agent is needed.
-  const queue = new InboundQueue({ db, agent: null as unknown as Agent, channel: () => undefined, log })
-  queue.stop()
+  // A queue without a worker stores what it accepts and processes nothing, so no agent is needed.
+  const queue = new InboundQueue({ db })
   const events = new WebhookEventLog(db)
   const clock = { now: T0 }
   const config = Config.parse({ channels: { myapp: { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: SECRET } } }).channels.myapp!
   if (config.type !== 'webhook') throw new Error('unreachable')
-  const channel = new WebhookChannel('myapp', config, {
+  const channel = new WebhookSource('myapp', config, {
     accept: (message, alongside) => queue.acceptAll([message], 'webhook', alongside)[0]!,
     events,
     log,
@@ -47,7 +46,8 @@ function request(content: string, nowMs: number, eventId?: string) {
   return { raw, headers, body: JSON.parse(raw) }
 }
 
-const receive = (channel: WebhookChannel, r: ReturnType<typeof request>) => channel.receive(new Request('http://localhost/api/webhook/myapp', { method: 'POST', headers: r.headers }), r.raw, r.body)
+/** What the route answers: the source's result as the HTTP reply (a refusal is thrown). */
+const receive = async (channel: WebhookSource, r: ReturnType<typeof request>) => webhookReply(await channel.receive({ headers: r.headers, raw: r.raw, body: r.body }))
 
 function unauthorized(run: () => unknown): string {
   try {
@@ -92,7 +92,7 @@ describe('verifySignature', () => {
   })
 })
 
-describe('WebhookChannel replay window (fake clock)', () => {
+describe('WebhookSource replay window (fake clock)', () => {
   test('an event id is a duplicate for the replay window (10 minutes, and longer than the ±300 s of timestamps), then new again', async () => {
     const { clock, channel, messages } = setup()
     expect(WEBHOOK_REPLAY_WINDOW_MS).toBeGreaterThanOrEqual(10 * MINUTE)

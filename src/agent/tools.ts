@@ -28,8 +28,15 @@ export function timeTool(defaultTimeZone: string, now: () => Date = () => new Da
   }
 }
 
+/** Where the `send_message` tool finds a channel's outbound half (src/channels/senders.ts). */
+export interface SenderDirectory {
+  find(channel: string): { send(chatId: string, text: string): Promise<string> } | undefined
+  /** why there is no sender by this name, as a sentence */
+  whyMissing(channel: string): string
+}
+
 /** Lets the model send a message to a chat of a configured channel. */
-export function sendMessageTool(send: (channel: string, chatId: string, text: string) => Promise<string>): AgentTool<{ channel: string; chat_id: string; content: string }> {
+export function sendMessageTool(senders: SenderDirectory): AgentTool<{ channel: string; chat_id: string; content: string }> {
   return {
     name: 'send_message',
     description: 'Send a text message to a chat of a configured channel (for example channel "telegram" and a chat id).',
@@ -39,8 +46,10 @@ export function sendMessageTool(send: (channel: string, chatId: string, text: st
       content: z.string().min(1).describe('the text to send'),
     }),
     run: async ({ channel, chat_id, content }) => {
+      const sender = senders.find(channel)
+      if (!sender) return { sent: false, error: senders.whyMissing(channel) }
       try {
-        return { sent: true, message_id: await send(channel, chat_id, content) }
+        return { sent: true, message_id: await sender.send(chat_id, content) }
       } catch (error) {
         return { sent: false, error: (error as Error).message }
       }
@@ -48,15 +57,15 @@ export function sendMessageTool(send: (channel: string, chatId: string, text: st
   }
 }
 
-/** What the `cron` tool needs of the scheduler. */
-export interface CronToolTarget {
+/** What the `cron` tool needs of the job store: listing, creating and deleting jobs — never running them. */
+export interface CronJobs {
   list(): unknown[]
   create(input: any): unknown
   delete(id: string): void
 }
 
 /** Lets the model list, create and delete scheduled jobs ("remind me every Monday at 9"). */
-export function cronTool(cron: () => CronToolTarget): AgentTool {
+export function cronTool(jobs: CronJobs): AgentTool {
   const input = z.discriminatedUnion('action', [
     z.object({ action: z.literal('list') }),
     z.object({
@@ -77,13 +86,13 @@ export function cronTool(cron: () => CronToolTarget): AgentTool {
     input,
     run: (request: z.infer<typeof input>) => {
       try {
-        if (request.action === 'list') return { jobs: cron().list() }
+        if (request.action === 'list') return { jobs: jobs.list() }
         if (request.action === 'delete') {
-          cron().delete(request.job_id)
+          jobs.delete(request.job_id)
           return { deleted: request.job_id }
         }
         const { action: _action, ...fields } = request
-        return { created: cron().create(fields) }
+        return { created: jobs.create(fields) }
       } catch (error) {
         return { error: (error as Error).message }
       }

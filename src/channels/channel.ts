@@ -18,19 +18,58 @@ export type ChannelState =
   | { state: 'retrying'; error: string; nextRetryAt: number; failures: number }
   | { state: 'failed'; error: string }
 
-/** What the channel manager needs of a channel. */
-export interface Channel {
+export type ChannelType = 'telegram' | 'webhook'
+
+/**
+ * The outbound half of a channel, built first from its config: the agent's send_message tool, the message
+ * worker, cron and the pairing notice all deliver through it.
+ */
+export interface Sender {
   readonly name: string
-  readonly type: 'telegram' | 'webhook'
-  /** Starts the channel; one with a connection keeps it up from then on (./supervisor.ts), shown by `state()`. */
+  readonly type: ChannelType
+  /** Delivers text to a chat (retrying what is worth retrying); resolves to the channel's own message id. */
+  send(chatId: string, text: string, inReplyTo?: string): Promise<string>
+}
+
+/** @deprecated the outbound half is a `Sender`; kept so that src/cron compiles until it names `Sender` itself. */
+export type Channel = Sender
+
+/**
+ * Where a source hands what it received: the durable inbound queue (src/messages/queue.ts) implements it.
+ * Stores the messages (and runs `alongside`, e.g. a Telegram offset) in one transaction; returns their ids.
+ */
+export interface Intake {
+  acceptAll(messages: Incoming[], source: string, alongside?: () => void): string[]
+}
+
+/** The headers, exact body (for signatures) and parsed body of a request a channel's sender made to us. */
+export interface InboundRequest {
+  headers: Headers
+  raw: string
+  body: unknown
+}
+
+/**
+ * What a source did with an inbound request: stored it (with the message's id, when it held one), recognised it
+ * as one it had already, or refused it — `unauthorized` (a signature or secret), `invalid` (the body), or
+ * `not-found` (this channel takes no such requests). The route turns this into HTTP.
+ */
+export type Received =
+  | { kind: 'accepted'; messageId?: string }
+  | { kind: 'duplicate' }
+  | { kind: 'refused'; reason: 'unauthorized' | 'invalid' | 'not-found'; message: string }
+
+/** The inbound half of a channel, handed the queue: it runs (polling, supervised) or waits to be called. */
+export interface Source {
+  readonly name: string
+  readonly type: ChannelType
+  /** Starts the source; one with a connection keeps it up from then on (./supervisor.ts), shown by `state()`. */
   start(): Promise<void>
   /** Stops it at once, also in the middle of a wait before a reconnect. */
   stop(): Promise<void>
-  /** Delivers text to a chat (retrying what is worth retrying); resolves to the channel's own message id. */
-  send(chatId: string, text: string, inReplyTo?: string): Promise<string>
-  /** Handles POST /api/webhook/<name>: `raw` is the exact body, for signature checks. */
-  receive?(request: Request, raw: string, body: unknown): Promise<{ status: number; body: unknown }>
   state(): ChannelState
+  /** Takes one inbound request (POST /api/webhook/<name>), for sources that receive them. */
+  receive?(request: InboundRequest): Promise<Received>
 }
 
 /** Thrown by a delivery that will not succeed by trying again (4xx, bad chat, …). */

@@ -1,10 +1,11 @@
 import { CliError, ExitCode } from '../errors'
+import { effectiveToken, findGateway } from '../lifecycle/control'
 import { unverifiedLockMessage } from '../lifecycle/lock'
-import { effectiveToken, locate, localUrl } from './target'
+import { localUrl } from '../net/url'
 
 /** Talks to the running gateway of a config, with its URL and token from the lock and the config. */
 export function apiClient(configFlag: string | undefined) {
-  const target = locate(configFlag)
+  const target = findGateway(configFlag)
   if (target.state.state === 'unverified') throw new CliError(unverifiedLockMessage(target.lockPath, target.state.info))
   if (target.state.state !== 'running') throw new CliError('Gateway is not running. Start it with: xopcbot gateway', ExitCode.NOT_RUNNING)
   const info = target.state.info

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { dirname } from 'node:path'
-import { ensurePrivateDir } from '../storage/files'
+import { ensurePrivateDir } from '../storage/private-files'
 import { writeFileAtomic } from '../util/atomic-write'
 import { loadConfig, readRawConfig, type LoadOptions } from './load'
 import type { Env } from './paths'

@@ -3,12 +3,14 @@ import type { Server } from 'bun'
 import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
 import { Agent } from '../agent/agent'
 import { SessionStore } from '../agent/sessions'
-import { cronTool, sendMessageTool, timeTool } from '../agent/tools'
+import { cronTool, sendMessageTool, timeTool, type CronJobs } from '../agent/tools'
 import { CronService } from '../cron/service'
-import { InboundQueue } from '../channels/inbound'
 import { ChannelManager } from '../channels/manager'
 import { PairingStore } from '../channels/pairing'
+import { Senders } from '../channels/senders'
 import { backoffFromEnv } from '../channels/supervisor'
+import { InboundQueue } from '../messages/queue'
+import { MessageWorker } from '../messages/worker'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { Redactor, secretsOf } from '../logging/redact'
@@ -20,9 +22,48 @@ import { listen } from '../server/listen'
 import type { TestPlugin } from '../server/test-plugin'
 import { openDatabase, StateStore } from '../storage/db'
 import { WebhookEventLog } from '../storage/webhook-events'
-import { ensurePrivateDir } from '../storage/files'
+import { ensurePrivateDir } from '../storage/private-files'
 import { VERSION } from '../version'
 import { withTimeout } from '../util/timeout'
+
+/**
+ * The one cycle left in the root — agent → cron tool → cron → agent — made visible: CronService takes the agent
+ * in its constructor, so the tool reaches the jobs through this handle, bound as soon as the service is built
+ * (before anything can run a turn). It goes away once the job store can be built before the agent and the
+ * cron runner after it.
+ */
+class CronJobsHandle implements CronJobs {
+  private target: CronJobs | null = null
+
+  bind(target: CronJobs) {
+    this.target = target
+  }
+
+  private get jobs(): CronJobs {
+    if (!this.target) throw new Error('cron is not ready yet')
+    return this.target
+  }
+
+  list() {
+    return this.jobs.list()
+  }
+
+  create(input: unknown) {
+    return this.jobs.create(input)
+  }
+
+  delete(id: string) {
+    this.jobs.delete(id)
+  }
+}
+
+/** What a started gateway runs, and what a stop drains. */
+interface Parts {
+  agent: Agent
+  worker: MessageWorker
+  cron: CronService
+  channels: ChannelManager
+}
 
 export interface GatewayOptions {
   config: Config
@@ -54,10 +95,7 @@ export class Gateway {
   /** the one redaction of every configured secret: log lines, API errors and stored errors pass through it */
   private readonly redactor = new Redactor()
   private readonly redact = (text: string) => this.redactor.text(text)
-  private agent: Agent | null = null
-  private queue: InboundQueue | null = null
-  private channels: ChannelManager | null = null
-  private cron: CronService | null = null
+  private parts: Parts | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -97,40 +135,47 @@ export class Gateway {
       console: this.options.console ?? true,
       file: { path: logFileOf(config, this.dataDir), maxBytes: config.logging.maxFileBytes, maxFiles: config.logging.maxFiles },
     })
+    const log = this.log
+    const redact = this.redact
+    const env = this.options.env ?? process.env
+    let parts: Partial<Parts> = {}
     try {
-      this.db = openDatabase(databasePathOf(this.dataDir))
-      const db = this.db
+      // Built in one direction: storage; outbound (senders); what uses them (tools, agent); what feeds the
+      // agent (queue and worker, cron, the channels' inbound sources); the HTTP app over all of it.
+      const db = (this.db = openDatabase(databasePathOf(this.dataDir)))
       const sessions = new SessionStore(db)
-      const sendTo = (channel: string, chatId: string, text: string) => this.channels!.get(channel).send(chatId, text)
-      this.agent = new Agent({
-        config,
-        env: this.options.env ?? process.env,
-        store: sessions,
-        log: this.log,
-        redact: this.redact,
-        tools: [timeTool(config.cron.timezone), sendMessageTool(sendTo), cronTool(() => this.cron!)],
-      })
-      const queue = new InboundQueue({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, redact: this.redact })
-      this.queue = queue
       const pairing = new PairingStore(db)
+      const senders = new Senders(config.channels, { log })
+      const cronJobs = new CronJobsHandle()
+      const agent = (parts.agent = new Agent({
+        config,
+        env,
+        store: sessions,
+        log,
+        redact,
+        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs)],
+      }))
+      const queue = new InboundQueue({ db, redact })
+      const worker = (parts.worker = new MessageWorker({ queue, agent, sender: (name) => senders.find(name), log }))
+      const cron = (parts.cron = new CronService({ db, agent, channel: (name) => senders.find(name), log, defaultTimezone: config.cron.timezone, redact }))
+      cronJobs.bind(cron)
       // Test-only: end-to-end tests shorten the channels' reconnect waits (see backoffFromEnv).
-      const backoff = backoffFromEnv((this.options.env ?? process.env).XOPCBOT_TEST_CHANNEL_BACKOFF_MS)
-      if (typeof backoff === 'string') this.log.warn(backoff)
-      this.channels = new ChannelManager(config.channels, {
+      const backoff = backoffFromEnv(env.XOPCBOT_TEST_CHANNEL_BACKOFF_MS)
+      if (typeof backoff === 'string') log.warn(backoff)
+      const channels = (parts.channels = new ChannelManager(config.channels, {
         ...(backoff && typeof backoff === 'object' ? { backoff } : {}),
-        accept: (message, source) => queue.accept(message, source),
-        acceptAll: (messages, source, alongside) => queue.acceptAll(messages, source, alongside),
+        intake: queue,
+        senders,
         state: new StateStore(db),
         pairing,
         webhookEvents: new WebhookEventLog(db),
-        log: this.log,
-      })
-      this.cron = new CronService({ db, agent: this.agent, channel: (name) => this.channels?.find(name), log: this.log, defaultTimezone: config.cron.timezone, redact: this.redact })
+        log,
+      }))
       const app = (this.app = createApp({
         version: VERSION,
         startedAt: this.startedAt,
         now: Date.now,
-        log: this.log,
+        log,
         isDraining: () => this.draining,
         token: () => this.token,
         maxBodyBytes: config.gateway.maxBodyBytes,
@@ -139,30 +184,34 @@ export class Gateway {
         ...(this.options.control ? { control: this.options.control } : {}),
         ...(this.options.testPlugin ? { testPlugin: this.options.testPlugin } : {}),
         inFlight: this.inFlight,
-        agent: this.agent,
+        agent,
         sessions,
-        channels: this.channels,
+        senders,
+        channels,
         queue,
         syncTimeoutMs: config.agent.timeoutMs + 30_000,
-        cron: this.cron,
+        cron,
         pairing,
         modelName: config.agent.model,
         logFile: logFileOf(config, this.dataDir),
         flushLogs: () => this.logger?.file?.flush(),
-        redact: this.redact,
+        redact,
       }))
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
       this.server = listen(app, { host: config.gateway.host, port: config.gateway.port, maxBodyBytes: config.gateway.maxBodyBytes, idleTimeoutSeconds })
-      this.channels.startAll()
+      channels.startAll()
       // Both write to the database: a storage fault here must undo the start like any other failure.
-      this.queue.recover()
-      this.cron.start()
+      worker.recover()
+      cron.start()
+      this.parts = { agent, worker, cron, channels }
     } catch (error) {
       // Into the log file too: a gateway started in the background has no console, and `gateway logs` is
       // where a failed restart points.
       this.logger?.log.error('gateway failed to start', { pid: process.pid, err: error instanceof Error ? error.message : String(error) })
-      void this.channels?.stopAll()
+      void parts.channels?.stopAll()
+      parts.worker?.stop()
+      parts.cron?.stop()
       this.server?.stop(true)
       this.closeResources()
       throw error
@@ -179,16 +228,17 @@ export class Gateway {
     this.draining = true
     const budget = this.options.config.gateway.shutdownTimeoutMs
     this.log.info('gateway stopping', { reason, drainMs: budget, inFlight: this.inFlight.count })
-    if (this.server) {
+    const parts = this.parts
+    if (this.server && parts) {
+      const { agent, worker, cron, channels } = parts
       const server = this.server
       const deadline = Date.now() + budget
       const left = () => Math.max(0, deadline - Date.now())
       // Take in nothing new (polling ends, queued messages wait for the next start), finish what runs.
-      this.queue!.stop()
-      this.cron!.stop()
-      await withTimeout(this.channels!.stopAll(), Math.min(3000, budget), undefined)
-      const drained =
-        (await this.inFlight.drained(left())) && (await this.agent!.idle(left())) && (await this.queue!.idle(left())) && (await this.cron!.idle(left()))
+      worker.stop()
+      cron.stop()
+      await withTimeout(channels.stopAll(), Math.min(3000, budget), undefined)
+      const drained = (await this.inFlight.drained(left())) && (await agent.idle(left())) && (await worker.idle(left())) && (await cron.idle(left()))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
       const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)
@@ -206,8 +256,8 @@ export class Gateway {
   }
 
   private closeResources() {
-    this.cron?.stop()
-    this.queue?.stop()
+    this.parts?.cron.stop()
+    this.parts?.worker.stop()
     this.server = null
     try {
       this.db?.close()

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { z } from 'zod'
 import { canonicalConfigPath, configHash } from '../config/paths'
 import { CliError } from '../errors'
-import { ensurePrivateDir } from '../storage/files'
+import { ensurePrivateDir } from '../storage/private-files'
 import { tempPathBeside, writeFileAtomic } from '../util/atomic-write'
 import { identify, processStartTime } from './process'
 

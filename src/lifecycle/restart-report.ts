@@ -1,8 +1,8 @@
 import { openSync, readFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { z } from 'zod'
-import { CliError, ConfigError, ExitCode } from '../errors'
-import { ensurePrivateDir } from '../storage/files'
+import { AppError, CliError, ConfigError, ExitCode } from '../errors'
+import { ensurePrivateDir } from '../storage/private-files'
 import { replaceAtomic, writeFileAtomic } from '../util/atomic-write'
 
 // Two small files beside a gateway's lock (0600 in the 0700 locks directory) let `gateway restart` report at
@@ -65,7 +65,7 @@ export function readRestartResult(lockPath: string): RestartResult | null {
 /** The parts of an error a restart result records. */
 export function describeFailure(error: unknown): Pick<RestartResult, 'message' | 'exitCode' | 'config'> {
   if (error instanceof ConfigError) return { message: error.message, exitCode: error.exitCode, config: { source: error.source, problems: error.problems } }
-  if (error instanceof CliError) return { message: error.message, exitCode: error.exitCode }
+  if (error instanceof AppError) return { message: error.message, exitCode: error.exitCode }
   return { message: error instanceof Error ? error.message : String(error), exitCode: ExitCode.FAILURE }
 }
 

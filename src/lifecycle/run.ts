@@ -1,19 +1,17 @@
-import { spawn } from 'node:child_process'
-import { closeSync } from 'node:fs'
-import { applyGatewayOverrides, readableByOthers, readTokenFile, tokenSource, type GatewayFlags } from '../config/settings'
+import { applyGatewayOverrides, tokenSource, type GatewayFlags } from '../config/settings'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Env } from '../config/paths'
 import type { Config } from '../config/schema'
-import { displayUrl, maskToken } from '../cli/output'
 import { CliError, ExitCode } from '../errors'
 import { loadTestPlugin } from '../server/test-plugin'
-import { pollUntil } from '../util/poll'
 import { VERSION } from '../version'
 import { Gateway } from './gateway'
-import { GatewayLock, inspectLock, lockPathFor, maskTokenArgs, otherProgramMessage, readLock, withoutTokenArgs, type LockInfo } from './lock'
-import { freeThePort, terminate } from './ports'
-import { identify, selfCommand } from './process'
-import { describeFailure, openStderrFile, readFirstError, writeRestartResult, type RestartResult } from './restart-report'
+import { LifecycleEvents } from './events'
+import { forceStart } from './force-start'
+import { GatewayLock, lockPathFor, maskTokenArgs, withoutTokenArgs } from './lock'
+import { selfCommand } from './process'
+import { handOver } from './respawn'
+import { describeFailure, writeRestartResult, type RestartResult } from './restart-report'
 
 export interface RunOptions {
   env: Env
@@ -25,86 +23,19 @@ export interface RunOptions {
   /** set by service entries that cannot set environment variables (Windows tasks): like XOPCBOT_SERVICE_MARKER */
   serviceMarker?: string | undefined
   print: (line: string) => void
+  /** the lines printed once the gateway serves (the CLI's wording) */
+  banner: (started: StartedGateway) => string[]
 }
 
-type Event = { kind: 'stop'; reason: string } | { kind: 'restart'; reason: string }
-
-/** Warnings about how the token was passed: on the command line anyone on the machine can read it (ps). */
-function tokenWarnings(flags: GatewayFlags): string[] {
-  if (flags.token !== undefined) {
-    return ['⚠️ The token was given with --token: other users of this machine can see it in the process list (ps). Pass it with --token-file PATH or XOPCBOT_GATEWAY_TOKEN instead.']
-  }
-  if (flags.tokenFile !== undefined && readableByOthers(readTokenFile(flags.tokenFile).mode)) {
-    return [`⚠️ The token file ${flags.tokenFile} can be read by other users; make it private: chmod 600 ${flags.tokenFile}`]
-  }
-  return []
+/** What the banner of a started gateway tells. */
+export interface StartedGateway {
+  host: string
+  port: number
+  token: string | null
+  configPath: string
+  configExists: boolean
 }
 
-function banner(gateway: Gateway, configPath: string, configExists: boolean, warnings: string[]): string[] {
-  const { host } = gateway.options.config.gateway
-  const token = gateway.token
-  return [
-    '✅ Gateway is running',
-    `Host: ${host}`,
-    `Port: ${gateway.port}`,
-    '🌐 Access:',
-    `URL: ${displayUrl(host, gateway.port)}`,
-    `Token: ${token ? maskToken(token) : '(none: only requests from this machine are accepted)'}`,
-    `Config: ${configPath}${configExists ? '' : ' (not found: using defaults)'}`,
-    ...warnings,
-    'Press Ctrl+C to stop',
-  ]
-}
-
-/** A queue of lifecycle events fed by signals and the control routes; the run loop takes them one by one. */
-class Events {
-  private queue: Event[] = []
-  private waiting: ((event: Event) => void) | null = null
-
-  push(event: Event) {
-    if (this.waiting) {
-      const resolve = this.waiting
-      this.waiting = null
-      resolve(event)
-    } else this.queue.push(event)
-  }
-
-  next(): Promise<Event> {
-    const event = this.queue.shift()
-    return event ? Promise.resolve(event) : new Promise((resolve) => (this.waiting = resolve))
-  }
-}
-
-type ChildState = { pid?: number | undefined; exitCode: number | null; signalCode: NodeJS.Signals | null }
-const exited = (child: ChildState) => child.exitCode !== null || child.signalCode !== null
-
-/** Why a respawned successor did not take over: its own first error when it exited, else the timeout. */
-function successorFailure(lockPath: string, child: ChildState, timeoutMs: number): string {
-  if (!exited(child)) return `The new process (pid ${child.pid}) did not become healthy within ${timeoutMs / 1000} s.`
-  const how = child.exitCode !== null ? `exited with code ${child.exitCode}` : `was killed by ${child.signalCode}`
-  return readFirstError(lockPath) ?? `The new process (pid ${child.pid}) ${how} at start without printing an error.`
-}
-
-const SUCCESSOR_TIMEOUT_MS = 20_000
-
-/** Waits until a successor process owns the lock and answers /health; false if it does not within `timeoutMs`. */
-async function waitForSuccessor(lockPath: string, oldPid: number, child: ChildState, timeoutMs: number): Promise<LockInfo | null> {
-  const found = await pollUntil(
-    async () => {
-      if (exited(child)) return { info: null }
-      const info = readLock(lockPath)
-      if (!info || info.pid === oldPid || identify(info).kind !== 'gateway') return null
-      const url = displayUrl(info.host === '0.0.0.0' || info.host === '::' ? '127.0.0.1' : info.host, info.port)
-      // The gateway's own answer, not just any 200: another program may hold the port the successor wanted.
-      const healthy = await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })
-        .then(async (r) => r.ok && ((await r.json()) as { status?: unknown }).status === 'healthy')
-        .catch(() => false)
-      return healthy ? { info } : null
-    },
-    { timeoutMs, intervalMs: 50 },
-  )
-  return found?.info ?? null
-}
 
 /**
  * The foreground run loop (SPEC §5.2–5.4): config → lock → storage and server → wait for events →
@@ -155,10 +86,9 @@ export async function runGateway(options: RunOptions): Promise<number> {
     taken.keepToken(tokenToKeep(c))
     return taken
   }
-  const warnings = tokenWarnings(options.flags)
   let lock = takeLock(config)
 
-  const events = new Events()
+  const events = new LifecycleEvents()
   let gateway: Gateway
   const control = {
     nonce: () => lock.current.nonce,
@@ -198,7 +128,8 @@ export async function runGateway(options: RunOptions): Promise<number> {
       return previous
     }
   }
-  for (const line of banner(gateway, paths.configPath, exists, warnings)) print(line)
+  const started = { host: gateway.options.config.gateway.host, port: gateway.port, token: gateway.token, configPath: paths.configPath, configExists: exists }
+  for (const line of options.banner(started)) print(line)
 
   let stopping = false
   const onStopSignal = (signal: NodeJS.Signals) => {
@@ -269,38 +200,33 @@ export async function runGateway(options: RunOptions): Promise<number> {
         stopping = true
         await gateway.stop(`${event.reason}: handing over to a new process`)
         lock.release()
-        // A --token value goes to the successor through its environment, not its command line (ps).
+        // A --token value goes to the successor through its environment, not its command line (ps); its stderr
+        // goes to a private file beside the lock: what it prints if it fails to start.
         const flagToken = source === 'flag' ? next.gateway.auth.token : null
-        const [exe, ...args] = [command[0]!, ...command.slice(1), ...(flagToken ? withoutTokenArgs(options.argv) : options.argv)]
-        const childEnv = { ...process.env, XOPCBOT_BACKGROUND: '1', ...(flagToken ? { XOPCBOT_GATEWAY_TOKEN: flagToken } : {}) }
-        // Its stderr goes to a private file beside the lock: what it prints if it fails to start.
-        const stderr = openStderrFile(lockPath)
-        let child
-        try {
-          child = spawn(exe, args, { detached: true, stdio: ['ignore', 'ignore', stderr], env: childEnv, cwd: process.cwd() })
-        } finally {
-          closeSync(stderr)
+        const plan = {
+          execPath: command[0]!,
+          argv: [...command.slice(1), ...(flagToken ? withoutTokenArgs(options.argv) : options.argv)],
+          cwd: process.cwd(),
+          env: { ...process.env, XOPCBOT_BACKGROUND: '1', ...(flagToken ? { XOPCBOT_GATEWAY_TOKEN: flagToken } : {}) },
         }
-        child.unref()
-        const successor = await waitForSuccessor(lockPath, process.pid, child, SUCCESSOR_TIMEOUT_MS)
-        if (successor) {
-          print(`🔄 Restarted: the gateway now runs as pid ${successor.pid} on port ${successor.port}`)
+        const handed = await handOver(plan, lockPath)
+        if ('successor' in handed) {
+          print(`🔄 Restarted: the gateway now runs as pid ${handed.successor.pid} on port ${handed.successor.port}`)
           return ExitCode.OK
         }
-        // The successor did not come up: kill what is left of it and carry on in this process, with the new
+        // The successor did not come up (what is left of it was killed): carry on in this process, with the new
         // config if it starts, else with the previous one.
-        const failure = successorFailure(lockPath, child, SUCCESSOR_TIMEOUT_MS)
-        if (child.pid && !exited(child)) await terminate(child.pid, null)
+        const { failure, pid } = handed
         let stillRunning = false
         try {
           lock = takeLock(next)
           config = startInPlace(next, config)
           stillRunning = true
         } finally {
-          answer('failed', new CliError(failure), { ...(child.pid ? { pid: child.pid } : {}), stillRunning })
+          answer('failed', new CliError(failure), { ...(pid ? { pid } : {}), stillRunning })
         }
         stopping = false
-        gateway.log.error('the new process failed to start; restarted in this process instead', { pid: child.pid, err: failure })
+        gateway.log.error('the new process failed to start; restarted in this process instead', { pid, err: failure })
         continue
       }
 
@@ -320,21 +246,5 @@ export async function runGateway(options: RunOptions): Promise<number> {
   } finally {
     detach()
     lock.release()
-  }
-}
-
-/** `gateway --force`: stop this config's running gateway and whatever listens on the port, then start. */
-async function forceStart(lockPath: string, config: Config, print: (line: string) => void) {
-  const state = inspectLock(lockPath)
-  if (state.state === 'running' && state.info.pid !== process.pid) {
-    const signal = await terminate(state.info.pid, state.info)
-    if (signal) print(`🔪 Stopped the running gateway (pid ${state.info.pid}, port ${state.info.port}) with ${signal}`)
-  }
-  if (state.state === 'stale' && state.info && state.other) print(`⚠️ ${otherProgramMessage(state.info, state.other)}`)
-  const { killed, refused } = await freeThePort(config.gateway.host, config.gateway.port)
-  for (const k of killed) print(`🔪 Killed pid ${k.pid} (${k.command}) with ${k.signal}; port ${config.gateway.port} is free`)
-  if (refused.length) {
-    const r = refused[0]!
-    throw new CliError(`Port ${config.gateway.port} is held by pid ${r.pid} (${r.command}), which --force will not kill: ${r.reason}.`)
   }
 }

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { ensurePrivateDir } from '../storage/files'
+import { ensurePrivateDir } from '../storage/private-files'
 
 export interface RotatingFileOptions {
   maxBytes: number

@@ -2,12 +2,13 @@ import { LogLevels } from 'consola/core'
 import { Elysia } from 'elysia'
 import type { Agent } from '../agent/agent'
 import type { SessionStore } from '../agent/sessions'
-import type { InboundQueue } from '../channels/inbound'
 import type { ChannelManager } from '../channels/manager'
 import type { PairingStore } from '../channels/pairing'
+import type { Senders } from '../channels/senders'
 import type { CronService } from '../cron/service'
 import { AppError } from '../errors'
 import { HTTP_TAG, type Logger } from '../logging/logger'
+import type { InboundQueue } from '../messages/queue'
 import { agentRoutes } from './agent-routes'
 import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
@@ -26,6 +27,7 @@ import { factsOf, recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
+import { webhookRoutes } from './webhook-routes'
 import type { TestPlugin } from './test-plugin'
 
 export interface AppDeps {
@@ -53,9 +55,11 @@ export interface AppDeps {
   /** the assistant and its history; without them the agent and session routes are not mounted */
   agent?: Agent
   sessions?: SessionStore
-  /** channels and the inbound queue; without them the message routes are not mounted */
-  channels?: ChannelManager
+  /** the channels' outbound halves and the inbound queue; without both the message routes are not mounted */
+  senders?: Senders
   queue?: InboundQueue
+  /** the channels' inbound halves (state for /api/status; without it the webhook route is not mounted) */
+  channels?: ChannelManager
   /** how long /api/message/sync waits when the request gives no timeout_ms */
   syncTimeoutMs?: number
   /** scheduled jobs; without it the cron routes are not mounted */
@@ -145,12 +149,13 @@ export function createApp(deps: AppDeps) {
     .use(deps.agent ? openAiRoutes(deps.agent, deps.log, deps.redact) : new Elysia({ name: 'openai-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
     .use(
-      deps.channels && deps.queue
-        ? messageRoutes({ channels: deps.channels, queue: deps.queue, defaultSyncTimeoutMs: deps.syncTimeoutMs ?? 150_000 })
+      deps.senders && deps.queue
+        ? messageRoutes({ senders: deps.senders, queue: deps.queue, defaultSyncTimeoutMs: deps.syncTimeoutMs ?? 150_000 })
         : new Elysia({ name: 'messages-off' }),
     )
+    .use(deps.channels ? webhookRoutes({ channels: deps.channels }) : new Elysia({ name: 'webhooks-off' }))
     .use(deps.cron ? cronRoutes(deps.cron) : new Elysia({ name: 'cron-off' }))
-    .use(deps.pairing ? pairingRoutes({ store: deps.pairing, channels: deps.channels, log: deps.log }) : new Elysia({ name: 'pairing-off' }))
+    .use(deps.pairing ? pairingRoutes({ store: deps.pairing, senders: deps.senders, log: deps.log }) : new Elysia({ name: 'pairing-off' }))
     .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}) }) : new Elysia({ name: 'logs-off' }))
     .use(deps.control ? controlRoutes(deps.control, deps.peerAddress) : new Elysia({ name: 'control-off' }))
     // Typed as a plugin without routes: a test's routes are no part of the API, and `any` would erase the app's route types.

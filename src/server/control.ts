@@ -16,7 +16,8 @@ export const NONCE_HEADER = 'x-xopcbot-nonce'
 
 /**
  * POST /_control/{stop,restart,reload-token}: loopback only, authenticated by the lock's nonce. Not part
- * of the public API; `xopcbot gateway token --rotate` (everywhere) and `stop`/`restart` (on Windows) use it.
+ * of the public API; `xopcbot gateway token --rotate` (everywhere) and `stop`/`restart` (on Windows) use it
+ * through its client, sendControl in lifecycle/control.ts.
  */
 export function controlRoutes(control: GatewayControl, peerAddress?: (request: Request) => string | null) {
   const check = (request: Request, address: string | null) => {
@@ -37,14 +38,4 @@ export function controlRoutes(control: GatewayControl, peerAddress?: (request: R
       return { status: 'ok' }
     },
   )
-}
-
-/** Asks the gateway on `url` to do `action`; false when it could not be reached or refused. */
-export async function sendControl(url: string, nonce: string, action: 'stop' | 'restart' | 'reload-token'): Promise<boolean> {
-  try {
-    const response = await fetch(`${url}/_control/${action}`, { method: 'POST', headers: { [NONCE_HEADER]: nonce }, signal: AbortSignal.timeout(5000) })
-    return response.ok
-  } catch {
-    return false
-  }
 }

@@ -49,7 +49,8 @@ export function storageUnavailable(code: string): AppError {
 
 /** Maps anything thrown while handling a request to an AppError; unexpected errors become a generic 500. */
 export function toAppError(code: string | number, error: unknown, request?: Request): { appError: AppError; unexpected: boolean } {
-  if (error instanceof AppError) return { appError: error, unexpected: false }
+  // An INTERNAL_ERROR of the family (a CliError about the program, not the request) stays opaque and is logged.
+  if (error instanceof AppError) return error.code === 'INTERNAL_ERROR' ? { appError: INTERNAL, unexpected: true } : { appError: error, unexpected: false }
   // Elysia wraps whatever a parser throws in a ParseError; ours throws AppErrors that say what is wrong.
   if (code === 'PARSE' && error instanceof Error && error.cause instanceof AppError) return { appError: error.cause, unexpected: false }
   if (error instanceof ValidationError) return { appError: new AppError('INVALID_REQUEST', describeValidation(error)), unexpected: false }

@@ -1,9 +1,8 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import type { ChannelManager } from '../channels/manager'
-import type { InboundQueue } from '../channels/inbound'
+import type { Senders } from '../channels/senders'
 import { AppError } from '../errors'
-import { rawBodyOf } from './body'
+import type { InboundQueue } from '../messages/queue'
 
 const ChatId = z.union([z.string().min(1, 'must be a non-empty string').max(256), z.int()], 'must be a string or an integer')
 const Content = z.string().min(1, 'must be a non-empty string').max(100_000, 'must be at most 100000 characters')
@@ -14,14 +13,16 @@ export const SyncMessageRequest = MessageRequest.extend({
 })
 export const SendRequest = MessageRequest
 
-/** POST /api/message, /api/message/sync, GET /api/message/:id, POST /api/send, POST /api/webhook/:channel. */
-export function messageRoutes(deps: { channels: ChannelManager; queue: InboundQueue; defaultSyncTimeoutMs: number }) {
-  const { channels, queue } = deps
+/** POST /api/message, /api/message/sync, GET /api/message/:id, POST /api/send. */
+export function messageRoutes(deps: { senders: Senders; queue: InboundQueue; defaultSyncTimeoutMs: number }) {
+  const { senders, queue } = deps
+  /** The sender of an enabled channel, or 404 CHANNEL_NOT_FOUND that says which exist. */
+  const senderOf = (name: string) => senders.find(name) ?? throwNotFound(senders.whyMissing(name))
   return new Elysia({ name: 'messages', prefix: '/api' })
     .post(
       '/message',
       function acceptMessage({ body, set }) {
-        channels.get(body.channel)
+        senderOf(body.channel)
         const id = queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
         set.status = 202
         return { status: 'ok', message_id: id }
@@ -31,7 +32,7 @@ export function messageRoutes(deps: { channels: ChannelManager; queue: InboundQu
     .post(
       '/message/sync',
       async function acceptAndWait({ body }) {
-        channels.get(body.channel)
+        senderOf(body.channel)
         const id = queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
         const timeoutMs = body.timeout_ms ?? deps.defaultSyncTimeoutMs
         const message = await queue.waitFor(id, timeoutMs)
@@ -49,9 +50,9 @@ export function messageRoutes(deps: { channels: ChannelManager; queue: InboundQu
     .post(
       '/send',
       async function sendVerbatim({ body }) {
-        const channel = channels.get(body.channel)
+        const sender = senderOf(body.channel)
         try {
-          const messageId = await channel.send(String(body.chat_id), body.content)
+          const messageId = await sender.send(String(body.chat_id), body.content)
           return { status: 'ok', message_id: messageId }
         } catch (error) {
           throw new AppError('DELIVERY_FAILED', `could not deliver to channel "${body.channel}": ${(error as Error).message}`)
@@ -59,10 +60,8 @@ export function messageRoutes(deps: { channels: ChannelManager; queue: InboundQu
       },
       { body: SendRequest },
     )
-    .post('/webhook/:channel', async function receiveWebhook({ params, request, body, set }) {
-      const channel = channels.webhookReceiver(params.channel)
-      const result = await channel.receive(request, rawBodyOf(request), body)
-      set.status = result.status
-      return result.body
-    })
+}
+
+function throwNotFound(message: string): never {
+  throw new AppError('CHANNEL_NOT_FOUND', message)
 }

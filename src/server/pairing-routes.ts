@@ -1,7 +1,7 @@
 import { Elysia } from 'elysia'
 import { z } from 'zod'
-import type { ChannelManager } from '../channels/manager'
 import type { PairingStore } from '../channels/pairing'
+import type { Senders } from '../channels/senders'
 import type { Logger } from '../logging/logger'
 
 export const ApproveRequest = z.strictObject({ code: z.string().min(1, 'must be a non-empty string').max(64, 'must be at most 64 characters') })
@@ -13,7 +13,7 @@ export const RevokeRequest = z.strictObject({
 export const APPROVED_NOTICE = '✅ xopcbot: access approved. You can write to me now.'
 
 /** GET /api/pairing, POST /api/pairing/approve, POST /api/pairing/revoke (SPEC §8: the owner's side of pairing). */
-export function pairingRoutes(deps: { store: PairingStore; channels?: ChannelManager | undefined; log: Logger }) {
+export function pairingRoutes(deps: { store: PairingStore; senders?: Senders | undefined; log: Logger }) {
   const { store } = deps
   const log = deps.log.withTag('pairing')
   return new Elysia({ name: 'pairing', prefix: '/api/pairing' })
@@ -26,7 +26,7 @@ export function pairingRoutes(deps: { store: PairingStore; channels?: ChannelMan
         const { approval, request } = store.approve(body.code)
         log.info('pairing approved', { channel: approval.channel, senderId: approval.sender_id })
         // The sender learns at once that writing now works; a failed notice changes nothing about the approval.
-        deps.channels
+        deps.senders
           ?.find(approval.channel)
           ?.send(request.chat_id, APPROVED_NOTICE)
           .catch((error) => log.warn('could not tell the sender about the approval', { channel: approval.channel, senderId: approval.sender_id, err: (error as Error).message }))

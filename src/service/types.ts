@@ -1,3 +1,4 @@
+import { CliError } from '../errors'
 import { readFileSync } from 'node:fs'
 /** One way to run a command: argument arrays only, never a shell. */
 export type CommandRunner = (command: string[], options?: { input?: string }) => Promise<{ code: number; stdout: string; stderr: string }>
@@ -65,7 +66,10 @@ export interface ServiceManager {
   uninstall(name: string): Promise<void>
 }
 
-export class ServiceError extends Error {}
+/** A service manager's refusal or failure: one sentence for the user (exit 1), like any error of the family. */
+export class ServiceError extends CliError {
+  override readonly name = 'ServiceError'
+}
 
 /** Values go into files other programs parse: a newline would end the entry, so it is refused. */
 export function refuseNewlines(spec: ServiceSpec) {

@@ -2,7 +2,7 @@ import { Database } from 'bun:sqlite'
 import { existsSync, statSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { CliError, DataError, ExitCode } from '../errors'
-import { ensurePrivateDir, ensurePrivateFile } from './files'
+import { ensurePrivateDir, ensurePrivateFile } from './private-files'
 import { migrate, SchemaTooNewError } from './migrations'
 
 /**

@@ -1,13 +1,18 @@
 import type { ChildProcess } from 'node:child_process'
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { CliError, ExitCode } from '../errors'
-import { inspectLock, type LockInfo } from '../lifecycle/lock'
-import { errorOf, readFirstError, readRestartResult } from '../lifecycle/restart-report'
-import { sendControl } from '../server/control'
-import { configArg, parseFlags, PathFlag } from './args'
-import { signal, stopGateway } from './gateway-stop'
-import { checkStart, locate, localUrl, runningOrReport, spawnDetached, startPlan, tokenForRestart, waitForGateway } from './target'
+import { resolve } from 'node:path'
+import { loadConfig } from '../../config/load'
+import { resolvePaths } from '../../config/paths'
+import { applyGatewayOverrides } from '../../config/settings'
+import { CliError, ExitCode } from '../../errors'
+import { findGateway, requestRestart, spawnDetached, startPlan, stopGateway, tokenForRestart, waitForGateway, type StartPlan } from '../../lifecycle/control'
+import { inspectLock, type LockInfo } from '../../lifecycle/lock'
+import { errorOf, readFirstError, readRestartResult } from '../../lifecycle/restart-report'
+import { localUrl } from '../../net/url'
+import { configArg, parseFlags, PathFlag } from '../args'
+import { gatewayFlags } from './flags'
+import { runningOrReport } from './running'
 
 const args = { ...configArg, force: { type: 'boolean', description: 'Kill it and start it anew' } } as const
 const READY_TIMEOUT_MS = 30_000
@@ -47,12 +52,23 @@ function exitedAtStart(lockPath: string, old: LockInfo, child: ChildProcess): Fa
   }
 }
 
+/**
+ * Loads the config the process of `plan` would load — the same loader, environment, flags (a relative
+ * `--config` or `--token-file` taken from its directory) — and throws the error its start would print.
+ */
+function checkStart(plan: StartPlan) {
+  const flags = gatewayFlags(plan.argv.slice(plan.argv.indexOf('gateway') + 1))
+  const paths = resolvePaths({ env: plan.env, configFlag: flags.config, cwd: plan.cwd })
+  const tokenFile = flags.tokenFile === undefined ? undefined : resolve(plan.cwd, flags.tokenFile)
+  applyGatewayOverrides(loadConfig(paths.configPath, plan.env).config, plan.env, { host: flags.host, port: flags.port, token: flags.token, tokenFile })
+}
+
 export default defineCommand({
   meta: { name: 'restart', description: 'Restart the gateway gracefully (SIGUSR1 when it allows it, else stop + start); --force kills and starts anew' },
   args,
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), force: z.boolean().optional() })
-    const target = locate(flags.config)
+    const target = findGateway(flags.config)
     const old = runningOrReport(target, '❌ Gateway is not running. Start it with: xopcbot gateway')
     if (!old) return ExitCode.NOT_RUNNING
     let how: string
@@ -65,7 +81,7 @@ export default defineCommand({
       // with its own environment and flags (this shell's may differ, e.g. a ${VAR} only it has), and answers
       // a refusal or a failed start in the restart-result file at once.
       const seenSeq = ((r) => (r && r.nonce === old.nonce ? r.seq : 0))(readRestartResult(target.lockPath))
-      const sent = process.platform === 'win32' ? await sendControl(localUrl(old), old.nonce, 'restart') : signal(target.lockPath, old, 'SIGUSR1')
+      const sent = await requestRestart(target.lockPath, old)
       if (!sent) throw new CliError(`Could not reach the gateway (pid ${old.pid}) to restart it; try: xopcbot gateway restart --force`)
       accept = (info) => info.pid !== old.pid || info.restarts > old.restarts
       failed = () => answerOf(target.lockPath, old, seenSeq)

@@ -1,11 +1,11 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { generateToken, rawToken, updateConfigFile } from '../config/write'
-import { CliError, ExitCode } from '../errors'
-import { hasTokenArg, readKeptToken } from '../lifecycle/lock'
-import { sendControl } from '../server/control'
-import { configArg, parseFlags, PathFlag } from './args'
-import { effectiveToken, locate, localUrl, TOKEN_NEEDS } from './target'
+import { generateToken, rawToken, updateConfigFile } from '../../config/write'
+import { CliError, ExitCode } from '../../errors'
+import { effectiveToken, findGateway, sendControl, TOKEN_NEEDS } from '../../lifecycle/control'
+import { hasTokenArg, readKeptToken } from '../../lifecycle/lock'
+import { localUrl } from '../../net/url'
+import { configArg, parseFlags, PathFlag } from '../args'
 
 const args = { ...configArg, rotate: { type: 'boolean', description: 'Make a new token, save it in the config and apply it to the running gateway' } } as const
 
@@ -14,7 +14,7 @@ export default defineCommand({
   args,
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), rotate: z.boolean().optional() })
-    const target = locate(flags.config)
+    const target = findGateway(flags.config)
     const running = target.state.state === 'running' ? target.state.info : null
 
     if (!flags.rotate) {

@@ -1,13 +1,12 @@
 import { defineCommand } from 'citty'
 import { statSync } from 'node:fs'
 import { z } from 'zod'
-import { loadConfig } from '../config/load'
-import { dataDirOf, logFileOf } from '../config/paths'
-import { ExitCode } from '../errors'
-import { levelAtLeast, LEVELS_ASCENDING, MinimumLevel, readLastLines, followFile, type LogEntry } from '../logging/reader'
-import { IntFromText } from '../util/schemas'
-import { configArg, parseFlags, PathFlag } from './args'
-import { locate } from './target'
+import { loadConfig } from '../../config/load'
+import { dataDirOf, logFileOf, resolvePaths } from '../../config/paths'
+import { ExitCode } from '../../errors'
+import { levelAtLeast, LEVELS_ASCENDING, MinimumLevel, readLastLines, followFile, type LogEntry } from '../../logging/reader'
+import { IntFromText } from '../../util/schemas'
+import { configArg, parseFlags, PathFlag } from '../args'
 
 const args = {
   ...configArg,
@@ -61,7 +60,7 @@ export default defineCommand({
       level: MinimumLevel.optional(),
       json: z.boolean().optional(),
     })
-    const file = logFileFor(locate(flags.config).paths.configPath)
+    const file = logFileFor(resolvePaths({ env: process.env, configFlag: flags.config }).configPath)
     const keep = (entry: LogEntry) => levelAtLeast(entry, flags.level)
     const print = (entry: LogEntry) => console.log(formatEntry(entry, flags.json ?? false))
     // Where the file ends now: --follow continues from here, whatever is written while the tail is printed.

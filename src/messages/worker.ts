@@ -1,77 +1,33 @@
-import type { Database } from 'bun:sqlite'
-import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
+import type { Sender } from '../channels/channel'
 import type { Logger } from '../logging/logger'
 import { retryDelay, RETRY_POLICY, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
 import { serialByKey } from '../util/serial'
 import { waitUntil } from '../util/timeout'
-import type { Channel, Incoming } from './channel'
-
-type StoredState = 'queued' | 'processing' | 'delivering' | 'delivered' | 'failed'
-export type MessageState = 'queued' | 'processing' | 'delivered' | 'failed'
-
-interface Row {
-  id: string
-  channel: string
-  chat_id: string
-  content: string
-  state: StoredState
-  reply: string | null
-  error: string | null
-  created_at: string
-  updated_at: string
-}
-
-/** A message as clients see it (GET /api/message/:id). */
-export interface InboundMessage {
-  id: string
-  channel: string
-  chat_id: string
-  state: MessageState
-  reply?: string
-  error?: string
-  created_at: string
-  updated_at: string
-}
-
-const FINAL = new Set<StoredState>(['delivered', 'failed'])
+import type { InboundQueue } from './queue'
+import { FINAL } from './records'
 
 type Outcome = { state: 'delivered'; delivered_id: string } | { state: 'failed'; error: string }
 
-function view(row: Row): InboundMessage {
-  return {
-    id: row.id,
-    channel: row.channel,
-    chat_id: row.chat_id,
-    state: row.state === 'delivering' ? 'processing' : row.state,
-    ...(row.reply !== null ? { reply: row.reply } : {}),
-    ...(row.error !== null ? { error: row.error } : {}),
-    created_at: row.created_at,
-    updated_at: row.updated_at,
-  }
-}
-
 /**
- * The durable inbound queue (SPEC §6, §8). Every message from /api/message, Telegram or a webhook is stored
- * before it is acknowledged, then answered by the agent in the chat's session, one at a time per chat, and
- * the reply delivered through the channel: queued → processing → delivered | failed.
+ * Answers what the queue stored (SPEC §6, §8): each message by the agent in the chat's session, one at a time
+ * per chat, and the reply delivered through the channel's sender.
  *
  * Crash safety: the reply is stored in the same transaction as the turn's history; a message is marked
- * "delivering" just before it is handed to the channel. At start, queued messages and turns that did not
- * finish are processed again, stored replies are delivered, and a message caught while delivering is marked
+ * "delivering" just before it is handed to the sender. At start (`recover`), queued messages and turns that did
+ * not finish are processed again, stored replies are delivered, and a message caught while delivering is marked
  * failed rather than sent again — a reply is delivered at most once.
  *
  * Transient storage faults (full disk, a held lock, an I/O error) do not leave a message stuck until the next
- * start: one that hit such a fault before it was handed to the channel is tried again after 1 s, 2 s, 4 s, …
+ * start: one that hit such a fault before it was handed to the sender is tried again after 1 s, 2 s, 4 s, …
  * (RETRY_POLICY), its chat's later messages waiting behind it so their order holds, and after the last attempt
  * it is marked failed with the reason. An outcome (delivered, failed) that could not be written is written
- * again later in the same way, until it is: what was handed to the channel is never sent again. The timers
+ * again later in the same way, until it is: what was handed to the sender is never sent again. The timers
  * are armed only while something waits, and stopping cancels them; the next start resumes what was left.
  */
-export class InboundQueue {
+export class MessageWorker {
   /** each chat's messages, one at a time in the order they were stored */
   private readonly chats = serialByKey()
-  private readonly waiters = new Map<string, Set<(message: InboundMessage) => void>>()
   /** messages in a chat's chain, so that none is processed twice at once */
   private readonly scheduled = new Set<string>()
   /** chats held back after a storage fault: the message to retry first, then those that arrived behind it */
@@ -83,111 +39,39 @@ export class InboundQueue {
   private readonly chatRetries: RetryTimer<string>
   private readonly outcomeRetries: RetryTimer<string>
   private readonly policy: RetryPolicy
+  private readonly queue: InboundQueue
   private active = 0
   private stopping = false
   private readonly log: Logger
 
   constructor(
     private readonly deps: {
-      db: Database
-      agent: Agent
-      channel: (name: string) => Channel | undefined
+      queue: InboundQueue
+      agent: Pick<Agent, 'turn'>
+      /** the sender of an enabled channel, or undefined */
+      sender: (channel: string) => Sender | undefined
       log: Logger
-      /** strips configured secrets from error texts before they are stored */
-      redact?: (text: string) => string
       /** when retries are due (default: the system clock) */
       clock?: Clock
       /** how often and how soon work that hit a storage fault is tried again (default RETRY_POLICY) */
       retry?: RetryPolicy
     },
   ) {
+    this.queue = deps.queue
     this.log = deps.log.withTag('inbound')
     this.policy = deps.retry ?? RETRY_POLICY
     this.chatRetries = new RetryTimer((chat) => this.release(chat), deps.clock ?? systemClock)
     this.outcomeRetries = new RetryTimer((id) => this.rewrite(id), deps.clock ?? systemClock)
-  }
-
-  /** Stores one message and schedules it; resolves to its id. The same external event gives the same id. */
-  accept(message: Incoming, source: string): string {
-    const [id] = this.acceptAll([message], source)
-    return id!
-  }
-
-  /** Stores several messages (and runs `alongside`, e.g. a Telegram offset) in one transaction, then schedules them. */
-  acceptAll(messages: Incoming[], source: string, alongside?: () => void): string[] {
-    const now = new Date().toISOString()
-    const ids: string[] = []
-    const fresh: { id: string; chat: string }[] = []
-    const insert = this.deps.db.query(
-      `INSERT INTO inbound_messages (id, channel, chat_id, content, sender, source, external_id, state, created_at, updated_at)
-       VALUES ($id, $channel, $chat_id, $content, $sender, $source, $external_id, 'queued', $now, $now)
-       ON CONFLICT (channel, external_id) DO NOTHING`,
-    )
-    this.deps.db.transaction(() => {
-      for (const message of messages) {
-        const id = `msg_${randomUUID().replaceAll('-', '').slice(0, 24)}`
-        const result = insert.run({ id, channel: message.channel, chat_id: message.chatId, content: message.content, sender: message.sender ?? null, source, external_id: message.externalId ?? null, now })
-        if (result.changes > 0) {
-          ids.push(id)
-          fresh.push({ id, chat: `${message.channel}:${message.chatId}` })
-        } else {
-          const existing = this.deps.db.query('SELECT id FROM inbound_messages WHERE channel = $channel AND external_id = $external_id').get({ channel: message.channel, external_id: message.externalId ?? null }) as { id: string }
-          ids.push(existing.id)
-        }
-      }
-      alongside?.()
-    }).immediate()
-    for (const { id, chat } of fresh) this.schedule(id, chat)
-    return ids
-  }
-
-  get(id: string): InboundMessage | null {
-    const row = this.row(id)
-    return row ? view(row) : null
-  }
-
-  /** Resolves with the message once it is delivered or failed, or with its current state after `timeoutMs`. */
-  waitFor(id: string, timeoutMs: number): Promise<InboundMessage> {
-    const current = this.row(id)
-    if (!current || FINAL.has(current.state)) return Promise.resolve(view(current!))
-    return new Promise((resolve) => {
-      const done = (message: InboundMessage) => {
-        clearTimeout(timer)
-        this.waiters.get(id)?.delete(done)
-        resolve(message)
-      }
-      // A timer callback must not throw: when the row cannot be read right now, answer with what was known.
-      const timer = setTimeout(() => {
-        let latest: InboundMessage
-        try {
-          latest = this.get(id) ?? view(current)
-        } catch {
-          latest = view(current)
-        }
-        done(latest)
-      }, timeoutMs)
-      if (!this.waiters.has(id)) this.waiters.set(id, new Set())
-      this.waiters.get(id)!.add(done)
+    this.queue.onAccepted((accepted) => {
+      for (const { id, chat } of accepted) this.schedule(id, chat)
     })
-  }
-
-  /** Counts by state, as clients see them. */
-  depth(): Record<MessageState, number> {
-    const counts: Record<MessageState, number> = { queued: 0, processing: 0, delivered: 0, failed: 0 }
-    for (const row of this.deps.db.query('SELECT state, COUNT(*) AS n FROM inbound_messages GROUP BY state').all() as { state: StoredState; n: number }[]) {
-      counts[row.state === 'delivering' ? 'processing' : row.state] += row.n
-    }
-    return counts
   }
 
   /** After a start: settle what a crash interrupted, then schedule everything pending in arrival order. */
   recover() {
-    const now = new Date().toISOString()
-    const interrupted = this.deps.db
-      .query(`UPDATE inbound_messages SET state = 'failed', error = 'the gateway stopped while this reply was being delivered; it was not sent again, so it may not have arrived', updated_at = $now WHERE state = 'delivering'`)
-      .run({ now }).changes
+    const interrupted = this.queue.failInterruptedDeliveries()
     if (interrupted) this.log.warn('replies interrupted while being delivered were marked failed', { count: interrupted })
-    const pending = this.deps.db.query(`SELECT id, channel, chat_id FROM inbound_messages WHERE state IN ('queued', 'processing') ORDER BY seq`).all() as { id: string; channel: string; chat_id: string }[]
+    const pending = this.queue.pending()
     if (pending.length) this.log.info('resuming stored messages', { count: pending.length })
     for (const { id, channel, chat_id } of pending) this.schedule(id, `${channel}:${chat_id}`)
   }
@@ -212,21 +96,6 @@ export class InboundQueue {
 
   idle(timeoutMs: number): Promise<boolean> {
     return waitUntil(() => this.active === 0, timeoutMs)
-  }
-
-  private row(id: string): Row | null {
-    return this.deps.db.query('SELECT id, channel, chat_id, content, state, reply, error, created_at, updated_at FROM inbound_messages WHERE id = $id').get({ id }) as Row | null
-  }
-
-  private setState(id: string, state: StoredState, fields: { reply?: string; error?: string; delivered_id?: string } = {}) {
-    this.deps.db
-      .query('UPDATE inbound_messages SET state = $state, reply = COALESCE($reply, reply), error = $error, delivered_id = COALESCE($delivered_id, delivered_id), updated_at = $now WHERE id = $id')
-      .run({ id, state, reply: fields.reply ?? null, error: fields.error === undefined ? null : (this.deps.redact?.(fields.error) ?? fields.error), delivered_id: fields.delivered_id ?? null, now: new Date().toISOString() })
-    if (FINAL.has(state)) {
-      const message = this.get(id)!
-      for (const waiter of [...(this.waiters.get(id) ?? [])]) waiter(message)
-      this.waiters.delete(id)
-    }
   }
 
   /** Messages of one chat are processed one after another, in the order they were stored. */
@@ -255,41 +124,39 @@ export class InboundQueue {
     this.active++
     let handedOver = false
     try {
-      let row = this.row(id)
-      // A message found "delivering" was handed to its channel already; only its outcome is still to be written.
+      let row = this.queue.row(id)
+      // A message found "delivering" was handed to its sender already; only its outcome is still to be written.
       if (!row || FINAL.has(row.state) || row.state === 'delivering') return
-      const channel = this.deps.channel(row.channel)
-      if (!channel) {
+      const sender = this.deps.sender(row.channel)
+      if (!sender) {
         this.settle(id, { state: 'failed', error: `channel "${row.channel}" is not configured or not enabled any more` })
         return
       }
       if (row.reply === null) {
-        this.setState(id, 'processing')
+        this.queue.setState(id, 'processing')
         try {
           await this.deps.agent.turn({
             session: `${row.channel}:${row.chat_id}`,
             message: row.content,
             channel: row.channel,
             chatId: row.chat_id,
-            onStored: (reply) => {
-              this.deps.db.query('UPDATE inbound_messages SET reply = $reply, updated_at = $now WHERE id = $id').run({ id, reply, now: new Date().toISOString() })
-            },
+            onStored: (reply) => this.queue.storeReply(id, reply),
           })
         } catch (error) {
           if (storageFaultOf(error)) throw error
           this.settle(id, { state: 'failed', error: (error as Error).message })
           return
         }
-        row = this.row(id)!
+        row = this.queue.row(id)!
       }
       if (this.stopping) return
-      this.setState(id, 'delivering')
+      this.queue.setState(id, 'delivering')
       // From here on the reply may reach the chat: whatever happens, it is not sent again.
       handedOver = true
       this.faults.delete(id)
       let outcome: Outcome
       try {
-        outcome = { state: 'delivered', delivered_id: await channel.send(row.chat_id, row.reply ?? '', id) }
+        outcome = { state: 'delivered', delivered_id: await sender.send(row.chat_id, row.reply ?? '', id) }
       } catch (error) {
         this.log.error('delivery failed', { id, channel: row.channel, chatId: row.chat_id, err: error })
         outcome = { state: 'failed', error: `delivery failed: ${(error as Error).message}` }
@@ -331,8 +198,8 @@ export class InboundQueue {
   private settle(id: string, outcome: Outcome) {
     this.faults.delete(id)
     try {
-      if (outcome.state === 'delivered') this.setState(id, 'delivered', { delivered_id: outcome.delivered_id })
-      else this.setState(id, 'failed', { error: outcome.error })
+      if (outcome.state === 'delivered') this.queue.setState(id, 'delivered', { delivered_id: outcome.delivered_id })
+      else this.queue.setState(id, 'failed', { error: outcome.error })
       this.unwritten.delete(id)
     } catch (error) {
       const code = storageFaultOf(error)

@@ -1,10 +1,12 @@
 import { defineCommand } from 'citty'
 import { z } from 'zod'
-import { CliError, ConfigError, ExitCode } from '../errors'
-import { configArg, parseFlags, PathFlag } from './args'
-import { removeStaleLock, unverifiedLockMessage } from '../lifecycle/lock'
-import { displayUrl, maskToken } from './output'
-import { effectiveToken, formatUptime, healthOf, localUrl, locate, runningOrReport } from './target'
+import { CliError, ConfigError, ExitCode } from '../../errors'
+import { effectiveToken, findGateway, healthOf } from '../../lifecycle/control'
+import { removeStaleLock, unverifiedLockMessage } from '../../lifecycle/lock'
+import { localUrl } from '../../net/url'
+import { configArg, parseFlags, PathFlag } from '../args'
+import { displayUrl, formatUptime, maskToken } from '../output'
+import { runningOrReport } from './running'
 
 /** A channel as GET /api/status reports it (see ChannelReport). */
 const ChannelReport = z.object({
@@ -46,7 +48,7 @@ export default defineCommand({
   args,
   async run({ args: parsed, rawArgs }) {
     const flags = parseFlags(args, parsed, rawArgs, { config: PathFlag.optional(), json: z.boolean().optional() })
-    const target = locate(flags.config)
+    const target = findGateway(flags.config)
     if (target.state.state === 'unverified') throw new CliError(unverifiedLockMessage(target.lockPath, target.state.info))
     if (flags.json && target.state.state !== 'running') {
       const stale = target.state.state === 'stale' ? target.state : null
