@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { Agent } from '../src/agent/agent'
 import { SessionStore } from '../src/agent/sessions'
 import { Config } from '../src/config/schema'
-import { CronService } from '../src/cron/service'
+import { CronJobs, CronRunner, CronService } from '../src/cron/service'
 import { createLogger } from '../src/logging/logger'
 import { openDatabase } from '../src/storage/db'
 import { startFakeLlm } from '../tests/fakes/llm'
@@ -28,8 +28,10 @@ const rss = () => process.memoryUsage().rss / 2 ** 20
 
 function service(dir: string) {
   const db = openDatabase(join(dir, 'xopcbot.db'))
+  const jobs = new CronJobs({ db, log, defaultTimezone: 'UTC', sender: () => undefined })
   const agent = new Agent({ config, env: {}, store: new SessionStore(db), log })
-  return { db, cron: new CronService({ db, agent, channel: () => undefined, log, defaultTimezone: 'UTC' }) }
+  const runner = new CronRunner({ jobs, agent, sender: () => undefined, log })
+  return { db, cron: new CronService({ jobs, runner }) }
 }
 
 // 10,000 jobs stored, then a fresh service schedules them all, as a start of the gateway would.

@@ -2,10 +2,9 @@ import { describe, expect, test } from 'bun:test'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Agent } from '../src/agent/agent'
 import { cronTool } from '../src/agent/tools'
 import { scheduleProblem } from '../src/cron/schedule'
-import { CronService } from '../src/cron/service'
+import { CronJobs } from '../src/cron/service'
 import { AppError } from '../src/errors'
 import { createLogger } from '../src/logging/logger'
 import { openDatabase } from '../src/storage/db'
@@ -47,10 +46,10 @@ describe('scheduleProblem', () => {
 describe('the same rules for every way in', () => {
   const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-cron-')), 'xopcbot.db'))
   const { log } = createLogger({ level: 'error', console: false })
-  // Only validation is exercised: nothing runs, so no agent is needed.
-  const cron = new CronService({ db, agent: null as unknown as Agent, channel: () => undefined, log, defaultTimezone: 'UTC' })
+  // Only validation is exercised: nothing runs, so the jobs alone (no agent, no runner) are enough.
+  const cron = new CronJobs({ db, log, defaultTimezone: 'UTC', sender: () => undefined })
 
-  test('CronService.create (behind POST /api/cron/create and `xopcbot cron add`): 400 naming the field', () => {
+  test('CronJobs.create (behind POST /api/cron/create and `xopcbot cron add`): 400 naming the field', () => {
     const refusal = (schedule: string) => {
       try {
         cron.create({ schedule, message: 'x' })

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { Agent } from '../src/agent/agent'
 import { SessionStore } from '../src/agent/sessions'
 import { Config } from '../src/config/schema'
-import { CronService, type JobView } from '../src/cron/service'
+import { CronJobs, CronRunner, CronService, type JobView } from '../src/cron/service'
 import { DataError } from '../src/errors'
 import { createLogger } from '../src/logging/logger'
 import { openDatabase } from '../src/storage/db'
@@ -32,8 +32,11 @@ const T0 = Date.parse('2030-03-25T07:59:00Z')
 const SECOND = 1000
 
 function world({ start = T0, db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-cron-')), 'xopcbot.db')), clock = new ManualClock(start), retry }: { start?: number; db?: Database; clock?: ManualClock; retry?: RetryPolicy } = {}) {
+  // Built as the gateway builds them: the jobs before the agent, the runner after it.
+  const jobs = new CronJobs({ db, log, defaultTimezone: 'UTC', sender: () => undefined, clock })
   const agent = new Agent({ config, env: {}, store: new SessionStore(db), log })
-  const cron = new CronService({ db, agent, channel: () => undefined, log, defaultTimezone: 'UTC', clock, ...(retry ? { retry } : {}) })
+  const runner = new CronRunner({ jobs, agent, sender: () => undefined, log, clock, ...(retry ? { retry } : {}) })
+  const cron = new CronService({ jobs, runner })
   const runs = (id: string) => cron.runs(id, 500)
   /** Lets a second of fake time pass, then waits until the runs it started have finished. */
   const second = async (id: string) => {

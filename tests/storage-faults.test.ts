@@ -10,7 +10,7 @@ import { PairingStore } from '../src/channels/pairing'
 import { Senders } from '../src/channels/senders'
 import { sign, WebhookSender } from '../src/channels/webhook'
 import { Config } from '../src/config/schema'
-import { CronService } from '../src/cron/service'
+import { CronJobs, CronRunner, CronService } from '../src/cron/service'
 import { createLogger } from '../src/logging/logger'
 import { InboundQueue } from '../src/messages/queue'
 import { MessageWorker } from '../src/messages/worker'
@@ -87,7 +87,8 @@ function world(receiver: { url: string } = (() => {
   const channel = new WebhookSender('myapp', channelConfig, { log })
   const queue = new InboundQueue({ db })
   const worker = new MessageWorker({ queue, agent, sender: (name) => (name === 'myapp' ? channel : undefined), log, clock })
-  const cron = new CronService({ db, agent, channel: () => undefined, log, defaultTimezone: 'UTC', clock })
+  const jobs = new CronJobs({ db, log, defaultTimezone: 'UTC', sender: () => undefined, clock })
+  const cron = new CronService({ jobs, runner: new CronRunner({ jobs, agent, sender: () => undefined, log, clock }) })
   /** From now on the database cannot grow (a real SQLITE_FULL): a big reply cannot be stored; small updates in place still work. */
   const fillDisk = () => {
     const { page_count } = db.query('PRAGMA page_count').get() as { page_count: number }

@@ -57,15 +57,18 @@ export function sendMessageTool(senders: SenderDirectory): AgentTool<{ channel: 
   }
 }
 
-/** What the `cron` tool needs of the job store: listing, creating and deleting jobs — never running them. */
-export interface CronJobs {
+/**
+ * Where the `cron` tool finds the jobs (CronJobs, src/cron/jobs.ts, built before the agent): listing, creating
+ * and deleting them — never running them.
+ */
+export interface JobDirectory {
   list(): unknown[]
   create(input: any): unknown
   delete(id: string): void
 }
 
 /** Lets the model list, create and delete scheduled jobs ("remind me every Monday at 9"). */
-export function cronTool(jobs: CronJobs): AgentTool {
+export function cronTool(jobs: JobDirectory): AgentTool {
   const input = z.discriminatedUnion('action', [
     z.object({ action: z.literal('list') }),
     z.object({

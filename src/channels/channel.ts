@@ -31,9 +31,6 @@ export interface Sender {
   send(chatId: string, text: string, inReplyTo?: string): Promise<string>
 }
 
-/** @deprecated the outbound half is a `Sender`; kept so that src/cron compiles until it names `Sender` itself. */
-export type Channel = Sender
-
 /**
  * Where a source hands what it received: the durable inbound queue (src/messages/queue.ts) implements it.
  * Stores the messages (and runs `alongside`, e.g. a Telegram offset) in one transaction; returns their ids.

@@ -1,25 +1,27 @@
 import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
-import type { Channel } from '../channels/channel'
+import type { Sender } from '../channels/channel'
 import type { Logger } from '../logging/logger'
-import { retryDelay, RetryTimer, storageFaultOf, type Clock, type RetryPolicy } from '../storage/faults'
+import { RETRY_POLICY, retryDelay, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
 import { serialByKey } from '../util/serial'
 import { waitUntil } from '../util/timeout'
 import { isOneShot } from './schedule'
-import type { Job, JobStore, Run } from './store'
+import type { CronJobs, JobRunner } from './jobs'
+import type { Job, Run } from './store'
 
-export interface RunnerDeps {
-  store: JobStore
+export interface CronRunnerDeps {
+  /** where runs are recorded (a one-shot that starts also leaves the schedule there) */
+  jobs: Pick<CronJobs, 'beginRun' | 'finishRun'>
   agent: Pick<Agent, 'turn'>
-  channel: (name: string) => Channel | undefined
+  /** the outbound half of a channel by name, for deliveries */
+  sender: (name: string) => Sender | undefined
   log: Logger
-  clock: Clock
-  /** how often and how soon a run that hit a storage fault is tried again */
-  retry: RetryPolicy
+  /** what "now" is and how to wait before a retry (default: the system clock) */
+  clock?: Clock
+  /** how often and how soon a run that hit a storage fault is tried again (default RETRY_POLICY) */
+  retry?: RetryPolicy
   /** strips configured secrets from error texts before they are stored */
   redact?: (text: string) => string
-  /** a one-shot has started (or is done): it is no longer scheduled */
-  oneShotDone: (jobId: string) => void
 }
 
 type Outcome = { status: 'ok'; reply: string } | { status: 'failed'; error: string }
@@ -51,7 +53,7 @@ interface RunState {
  * after 1 s, 2 s, 4 s, … (the retry policy) and recorded failed after the last attempt; an outcome that could
  * not be stored is written again later until it is.
  */
-export class Runner {
+export class CronRunner implements JobRunner {
   /** each job's runs, one at a time in the order they were asked for */
   private readonly runsByJob = serialByKey()
   private readonly running = new Set<string>()
@@ -60,13 +62,19 @@ export class Runner {
   private readonly retries: RetryTimer<string>
   private active = 0
   private stopped = false
+  private readonly clock: Clock
+  private readonly policy: RetryPolicy
+  private readonly log: Logger
 
-  constructor(private readonly deps: RunnerDeps) {
-    this.retries = new RetryTimer((runId) => this.resume(runId), deps.clock)
+  constructor(private readonly deps: CronRunnerDeps) {
+    this.clock = deps.clock ?? systemClock
+    this.policy = deps.retry ?? RETRY_POLICY
+    this.log = deps.log.withTag('cron')
+    this.retries = new RetryTimer((runId) => this.resume(runId), this.clock)
   }
 
   private stamp(): string {
-    return new Date(this.deps.clock.now()).toISOString()
+    return new Date(this.clock.now()).toISOString()
   }
 
   /** Whether a run of the job is in progress, about to start, or waits for a retry (a scheduled tick then skips). */
@@ -119,7 +127,7 @@ export class Runner {
     } catch (error) {
       const code = storageFaultOf(error)
       if (code) this.retryLater(run, code, error as Error)
-      else this.deps.log.error('job failed unexpectedly', { job: job.id, run: run.id, err: error })
+      else this.log.error('job failed unexpectedly', { job: job.id, run: run.id, err: error })
     } finally {
       this.running.delete(job.id)
       this.active--
@@ -130,9 +138,8 @@ export class Runner {
   private begin(run: RunState) {
     const oneShot = isOneShot(run.job.schedule)
     run.startedAt = this.stamp()
-    this.deps.store.begin({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt }, { disable: oneShot, now: run.startedAt })
+    this.deps.jobs.beginRun({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt }, { disable: oneShot, now: run.startedAt })
     run.begun = true
-    if (oneShot) this.deps.oneShotDone(run.job.id)
   }
 
   /** The job's work: an agent turn (and its delivery) or a direct delivery. A storage fault is thrown, to be retried. */
@@ -141,10 +148,10 @@ export class Runner {
     try {
       if (job.mode === 'agent') {
         const reply = (await this.deps.agent.turn({ session: job.session ?? `cron:${job.id}`, message: job.message })).reply
-        if (job.channel && job.chat_id) await this.channelOf(job).send(job.chat_id, reply)
+        if (job.channel && job.chat_id) await this.senderOf(job).send(job.chat_id, reply)
         return { status: 'ok', reply }
       }
-      await this.channelOf(job).send(job.chat_id!, job.message)
+      await this.senderOf(job).send(job.chat_id!, job.message)
       return { status: 'ok', reply: job.message }
     } catch (error) {
       if (storageFaultOf(error)) throw error
@@ -158,15 +165,14 @@ export class Runner {
     const outcome = run.outcome!
     // A one-shot that never got to start is done as well: it failed once and does not come back.
     const oneShot = isOneShot(run.job.schedule) && !run.begun
-    this.deps.store.finish({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt, ...outcome }, { disable: oneShot, now: this.stamp() })
-    if (oneShot) this.deps.oneShotDone(run.job.id)
-    if (outcome.status === 'ok') this.deps.log.info('job ran', { job: run.job.id, run: run.id, trigger: run.trigger })
-    else this.deps.log.error('job failed', { job: run.job.id, run: run.id, trigger: run.trigger, reason: outcome.error })
+    this.deps.jobs.finishRun({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt, ...outcome }, { disable: oneShot, now: this.stamp() })
+    if (outcome.status === 'ok') this.log.info('job ran', { job: run.job.id, run: run.id, trigger: run.trigger })
+    else this.log.error('job failed', { job: run.job.id, run: run.id, trigger: run.trigger, reason: outcome.error })
   }
 
   /** After a storage fault: try the run again later — after the last attempt it is recorded failed; an outcome is written again until it is stored. */
   private retryLater(run: RunState, code: string, error: Error) {
-    const { log, retry: policy } = this.deps
+    const { log, policy } = this
     let delay: number
     if (run.outcome) {
       run.outcomeWrites++
@@ -203,9 +209,9 @@ export class Runner {
     if (run) void this.enqueue(run)
   }
 
-  private channelOf(job: Job): Channel {
-    const channel = job.channel ? this.deps.channel(job.channel) : undefined
-    if (!channel) throw new Error(`channel "${job.channel}" is not configured or not enabled`)
-    return channel
+  private senderOf(job: Job): Sender {
+    const sender = job.channel ? this.deps.sender(job.channel) : undefined
+    if (!sender) throw new Error(`channel "${job.channel}" is not configured or not enabled`)
+    return sender
   }
 }

@@ -12,9 +12,10 @@ export interface SchedulerDeps {
   log: Logger
   /** The job as it is now if it is still enabled, else null. May throw (a storage fault): the tick is tried again. */
   load: (id: string) => Job | null
-  /** The job's time has come (its next time is already worked out). Should not throw. */
-  fire: (job: Job) => void
 }
+
+/** The job's time has come (its next time is already worked out). Should not throw. */
+export type Fire = (job: Job) => void
 
 /** The longest the timer waits, so that a clock that was changed (or a laptop that slept) is noticed. */
 const MAX_WAIT_MS = 60_000
@@ -23,7 +24,8 @@ const FAILED_TICK_PAUSE_MS = 1000
 
 /**
  * Which job is due when, over croner: one timer (on the injected clock) for the earliest due job. The timer
- * is set only between `start` and `stop`; jobs scheduled before `start` are known (`nextRun`) but wait for it.
+ * is set only between `start` (which is told what to do with a due job) and `stop`; jobs scheduled before
+ * `start` are known (`nextRun`) but wait for it.
  */
 export class Scheduler {
   /** when each scheduled job is due next (epoch ms) */
@@ -31,7 +33,7 @@ export class Scheduler {
   private timer: unknown = null
   /** parsed schedules, shared by jobs with the same expression and time zone */
   private readonly patterns = new Map<string, Cron>()
-  private state: 'idle' | 'started' | 'stopped' = 'idle'
+  private state: { phase: 'idle' } | { phase: 'started'; fire: Fire } | { phase: 'stopped' } = { phase: 'idle' }
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -39,15 +41,15 @@ export class Scheduler {
     return this.deps.clock.now()
   }
 
-  start() {
-    if (this.state !== 'idle') return
-    this.state = 'started'
+  start(fire: Fire) {
+    if (this.state.phase !== 'idle') return
+    this.state = { phase: 'started', fire }
     this.arm()
   }
 
   /** Stops the timer for good and forgets every schedule. */
   stop() {
-    this.state = 'stopped'
+    this.state = { phase: 'stopped' }
     this.arm()
     this.due.clear()
     for (const pattern of this.patterns.values()) pattern.stop()
@@ -98,7 +100,7 @@ export class Scheduler {
 
   /** Schedules the job from now on (again: its earlier time is replaced). */
   schedule(job: Job) {
-    if (this.state === 'stopped') return
+    if (this.state.phase === 'stopped') return
     const next = this.nextAfter(job, new Date(this.now()))
     if (next) this.due.set(job.id, next.getTime())
     else this.due.delete(job.id)
@@ -115,7 +117,7 @@ export class Scheduler {
     const { clock } = this.deps
     if (this.timer !== null) clock.clearTimeout(this.timer)
     this.timer = null
-    if (this.state !== 'started' || this.due.size === 0) return
+    if (this.state.phase !== 'started' || this.due.size === 0) return
     const earliest = this.nextRun()!
     this.timer = clock.setTimeout(() => this.tick(), Math.min(MAX_WAIT_MS, Math.max(notBeforeMs, earliest - clock.now())))
   }
@@ -137,6 +139,8 @@ export class Scheduler {
   }
 
   private fireDue() {
+    if (this.state.phase !== 'started') return
+    const { fire } = this.state
     const now = this.now()
     for (const [id, at] of [...this.due]) {
       if (at > now) continue
@@ -149,7 +153,7 @@ export class Scheduler {
       const next = isOneShot(job.schedule) ? null : this.nextAfter(job, new Date(Math.max(at, now - 1000)))
       if (next) this.due.set(id, next.getTime())
       else this.due.delete(id)
-      this.deps.fire(job)
+      fire(job)
     }
   }
 }

@@ -57,8 +57,10 @@ function parseRow<S extends z.ZodType>(schema: S, table: string, row: unknown): 
   throw new DataError(`the database holds a damaged ${table} row${id} (${problems})`)
 }
 
+/** A run as it starts. */
+export type RunStart = { id: string; job_id: string; trigger: Run['trigger']; started_at: string }
 /** The outcome of a run, as it is stored. */
-export type RunRecord = { id: string; job_id: string; trigger: Run['trigger']; started_at: string } & ({ status: 'ok'; reply: string } | { status: 'failed'; error: string })
+export type RunRecord = RunStart & ({ status: 'ok'; reply: string } | { status: 'failed'; error: string })
 
 /** Jobs and their runs in SQLite (tables `cron_jobs`, `cron_runs`). Knows SQL, not schedules. */
 export class JobStore {
@@ -128,7 +130,7 @@ export class JobStore {
   }
 
   /** Stores a run as running; `disable` (a one-shot) turns its job off in the same transaction. */
-  begin(run: { id: string; job_id: string; trigger: Run['trigger']; started_at: string }, { disable, now }: { disable: boolean; now: string }) {
+  begin(run: RunStart, { disable, now }: { disable: boolean; now: string }) {
     this.db
       .transaction(() => {
         this.db.query(`INSERT INTO cron_runs (id, job_id, trigger, status, started_at) VALUES ($id, $job_id, $trigger, 'running', $started_at)`).run(run)

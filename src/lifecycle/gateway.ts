@@ -3,8 +3,8 @@ import type { Server } from 'bun'
 import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
 import { Agent } from '../agent/agent'
 import { SessionStore } from '../agent/sessions'
-import { cronTool, sendMessageTool, timeTool, type CronJobs } from '../agent/tools'
-import { CronService } from '../cron/service'
+import { cronTool, sendMessageTool, timeTool } from '../agent/tools'
+import { CronJobs, CronRunner, CronService } from '../cron/service'
 import { ChannelManager } from '../channels/manager'
 import { PairingStore } from '../channels/pairing'
 import { Senders } from '../channels/senders'
@@ -25,37 +25,6 @@ import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/private-files'
 import { VERSION } from '../version'
 import { withTimeout } from '../util/timeout'
-
-/**
- * The one cycle left in the root — agent → cron tool → cron → agent — made visible: CronService takes the agent
- * in its constructor, so the tool reaches the jobs through this handle, bound as soon as the service is built
- * (before anything can run a turn). It goes away once the job store can be built before the agent and the
- * cron runner after it.
- */
-class CronJobsHandle implements CronJobs {
-  private target: CronJobs | null = null
-
-  bind(target: CronJobs) {
-    this.target = target
-  }
-
-  private get jobs(): CronJobs {
-    if (!this.target) throw new Error('cron is not ready yet')
-    return this.target
-  }
-
-  list() {
-    return this.jobs.list()
-  }
-
-  create(input: unknown) {
-    return this.jobs.create(input)
-  }
-
-  delete(id: string) {
-    this.jobs.delete(id)
-  }
-}
 
 /** What a started gateway runs, and what a stop drains. */
 interface Parts {
@@ -140,13 +109,15 @@ export class Gateway {
     const env = this.options.env ?? process.env
     let parts: Partial<Parts> = {}
     try {
-      // Built in one direction: storage; outbound (senders); what uses them (tools, agent); what feeds the
-      // agent (queue and worker, cron, the channels' inbound sources); the HTTP app over all of it.
+      // Built in one direction: storage; outbound (senders); the cron jobs and their schedule (the cron tool
+      // lists, creates and deletes them); what uses them (tools, agent); what feeds the agent (queue and worker,
+      // the cron runner, the channels' inbound sources); the HTTP app over all of it. Cron's scheduler meets its
+      // runner at `cron.start()`.
       const db = (this.db = openDatabase(databasePathOf(this.dataDir)))
       const sessions = new SessionStore(db)
       const pairing = new PairingStore(db)
       const senders = new Senders(config.channels, { log })
-      const cronJobs = new CronJobsHandle()
+      const cronJobs = new CronJobs({ db, log, defaultTimezone: config.cron.timezone, sender: (name) => senders.find(name) })
       const agent = (parts.agent = new Agent({
         config,
         env,
@@ -157,8 +128,8 @@ export class Gateway {
       }))
       const queue = new InboundQueue({ db, redact })
       const worker = (parts.worker = new MessageWorker({ queue, agent, sender: (name) => senders.find(name), log }))
-      const cron = (parts.cron = new CronService({ db, agent, channel: (name) => senders.find(name), log, defaultTimezone: config.cron.timezone, redact }))
-      cronJobs.bind(cron)
+      const cronRunner = new CronRunner({ jobs: cronJobs, agent, sender: (name) => senders.find(name), log, redact })
+      const cron = (parts.cron = new CronService({ jobs: cronJobs, runner: cronRunner }))
       // Test-only: end-to-end tests shorten the channels' reconnect waits (see backoffFromEnv).
       const backoff = backoffFromEnv(env.XOPCBOT_TEST_CHANNEL_BACKOFF_MS)
       if (typeof backoff === 'string') log.warn(backoff)
