@@ -1,5 +1,6 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
+import { isTimeZone } from '../util/time-zone'
 import { IntFromText } from '../util/schemas'
 
 /**
@@ -16,14 +17,6 @@ export const LINE_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] 
 /** What `logging.level` may be: a line level, or `silent` for none. */
 export const LOG_LEVELS = ['silent', ...LINE_LEVELS] as const
 
-const isTimeZone = (tz: string) => {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return true
-  } catch {
-    return false
-  }
-}
 
 const isOrigin = (value: string) => {
   try {

@@ -1,4 +1,5 @@
 import { Cron } from 'croner'
+import { isTimeZone } from '../util/time-zone'
 
 const NICKNAMES = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly'])
 const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/
@@ -40,14 +41,6 @@ function whyNever(text: string): string {
   return 'no date matches its day-of-month and month fields'
 }
 
-export function isTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz })
-    return true
-  } catch {
-    return false
-  }
-}
 
 /** A one-shot job's schedule is an ISO-8601 date-time. */
 export function isOneShot(schedule: string): boolean {

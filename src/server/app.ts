@@ -1,18 +1,11 @@
 import { LogLevels } from 'consola/core'
 import { Elysia } from 'elysia'
-import type { Agent } from '../agent/agent'
-import type { SessionStore } from '../agent/sessions'
-import type { ChannelManager } from '../channels/manager'
-import type { PairingStore } from '../channels/pairing'
-import type { Senders } from '../channels/senders'
-import type { CronService } from '../cron/service'
 import { AppError } from '../errors'
-import { HTTP_TAG, type Logger } from '../logging/logger'
-import type { InboundQueue } from '../messages/queue'
+import { HTTP_TAG } from '../logging/logger'
 import { agentRoutes } from './agent-routes'
 import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
-import { controlRoutes, type GatewayControl } from './control'
+import { controlRoutes } from './control'
 import { corsHeaders, preflightHeaders } from './cors'
 import { cronRoutes } from './cron-routes'
 import { errorHandler } from './errors'
@@ -21,6 +14,7 @@ import { logRoutes } from './logs-routes'
 import { openAiRoutes } from './openai-routes'
 import { pairingRoutes } from './pairing-routes'
 import { openApiDocument } from './openapi'
+import type { AppDeps } from './deps'
 import { InFlight } from './in-flight'
 import { pathOf, refusalError, refusalOf } from './request-gate'
 import { factsOf, recordRequest, requestIdFor } from './request-id'
@@ -28,52 +22,6 @@ import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
 import { webhookRoutes } from './webhook-routes'
-import type { TestPlugin } from './test-plugin'
-
-export interface AppDeps {
-  version: string
-  /** epoch ms when the gateway started */
-  startedAt: number
-  now: () => number
-  log: Logger
-  /** true once a graceful stop has begun */
-  isDraining: () => boolean
-  /** the current API token (read per request, so a rotated token applies at once) */
-  token: () => string | null
-  maxBodyBytes: number
-  corsOrigins: readonly string[]
-  info: { configPath: string; dataDir: string; host: string; port: number }
-  /** Peer address of a request. Defaults to the socket's address; tests pass their own. */
-  peerAddress?: (request: Request) => string | null
-  authLimiter?: AuthFailureLimiter
-  /** the local control routes; absent in tests that do not need them */
-  control?: GatewayControl
-  /** routes a test adds (XOPCBOT_TEST_PLUGIN, see test-plugin.ts); never set outside the tests */
-  testPlugin?: TestPlugin
-  /** counts accepted requests until they are answered (the graceful stop waits for them) */
-  inFlight?: InFlight
-  /** the assistant and its history; without them the agent and session routes are not mounted */
-  agent?: Agent
-  sessions?: SessionStore
-  /** the channels' outbound halves and the inbound queue; without both the message routes are not mounted */
-  senders?: Senders
-  queue?: InboundQueue
-  /** the channels' inbound halves (state for /api/status; without it the webhook route is not mounted) */
-  channels?: ChannelManager
-  /** how long /api/message/sync waits when the request gives no timeout_ms */
-  syncTimeoutMs?: number
-  /** scheduled jobs; without it the cron routes are not mounted */
-  cron?: CronService
-  /** approved chat senders and pending pairing codes; without it the pairing routes are not mounted */
-  pairing?: PairingStore
-  /** agent.model, for /api/status */
-  modelName?: string
-  /** removes every configured secret from a text (error messages leave through it) */
-  redact?: (text: string) => string
-  /** the log file, for /api/logs, and how to write out what is buffered */
-  logFile?: string
-  flushLogs?: () => void
-}
 
 /**
  * The whole HTTP application, built from its dependencies and never listening itself: tests call
@@ -169,3 +117,4 @@ export function createApp(deps: AppDeps) {
 }
 
 export type App = ReturnType<typeof createApp>
+export type { AppDeps } from './deps'

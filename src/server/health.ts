@@ -1,5 +1,5 @@
 import { Elysia } from 'elysia'
-import type { AppDeps } from './app'
+import type { AppDeps } from './deps'
 
 /** GET /health (SPEC §6): never needs auth; 503 "draining" while the gateway stops. */
 export function healthRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'isDraining'>) {

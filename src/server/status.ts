@@ -1,6 +1,6 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
-import type { AppDeps } from './app'
+import type { AppDeps } from './deps'
 
 /** GET /api/status: what this gateway is, where it listens, and how its parts are doing. */
 export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'queue' | 'cron' | 'modelName' | 'redact'>) {
