@@ -1,6 +1,8 @@
-import { readFileSync, readlinkSync, realpathSync } from 'node:fs'
-import { posix, win32 } from 'node:path'
+import { commandShowsGateway, expectedCommand, maskTokenText, readCommandLine } from './command-line'
+import { linuxStat } from './proc-stat'
 import { waitUntil } from '../util/timeout'
+
+export { commandShowsGateway, expectedCommand, maskTokenText, readCommandLine, type ExpectedCommand, type SeenCommand } from './command-line'
 
 /** True when running as a `bun build --compile` executable (its modules live in Bun's virtual file system). */
 export function isCompiled(main: string = Bun.main): boolean {
@@ -12,32 +14,6 @@ export function selfCommand(): string[] {
   return isCompiled() ? [process.execPath] : [process.execPath, Bun.main]
 }
 
-let bootId: string | null | undefined
-
-function linuxBootId(): string | null {
-  if (bootId === undefined) {
-    try {
-      bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
-    } catch {
-      bootId = null
-    }
-  }
-  return bootId
-}
-
-/** State and start time of a Linux process from /proc/<pid>/stat, or null when there is no such process. */
-function linuxStat(pid: number): { state: string; startTime: string | null; name: string } | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-    // The command name (field 2) may contain spaces and parentheses: count fields after the last ")".
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = fields[19]
-    return { state: fields[0] ?? '?', startTime: ticks ? `${linuxBootId() ?? 'boot'}:${ticks}` : null, name }
-  } catch {
-    return null
-  }
-}
 
 /**
  * Something that tells this process apart from a later process that gets the same PID.
@@ -104,113 +80,6 @@ export interface GatewayIdentity {
  */
 export type Occupant = { kind: 'gateway' } | { kind: 'gone' } | { kind: 'other'; by: 'start-time' | 'command-line'; command: string } | { kind: 'unknown' }
 
-/** A process's command line as the OS shows it: its words (Linux) or one string (ps, Win32_Process); its executable where known. */
-export interface SeenCommand {
-  exe: string | null
-  words: string[] | null
-  text: string
-}
-
-function runQuietly(command: string[], env: Record<string, string | undefined>): string | null {
-  try {
-    const result = Bun.spawnSync(command, { stdout: 'pipe', stderr: 'ignore', stdin: 'ignore', env })
-    return result.exitCode === 0 ? result.stdout.toString() : null
-  } catch {
-    return null
-  }
-}
-
-/**
- * Reads a process's command line: /proc/<pid>/cmdline and /proc/<pid>/exe on Linux, `ps -o command=` on macOS
- * and other Unixes, Win32_Process (PowerShell, its script given as one argument; the PID is an integer) on
- * Windows. Null when nothing can be read.
- */
-export function readCommandLine(pid: number, platform: NodeJS.Platform = process.platform): SeenCommand | null {
-  if (!Number.isInteger(pid) || pid <= 0) return null
-  if (platform === 'linux') {
-    let words: string[]
-    try {
-      words = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-    } catch {
-      return null
-    }
-    if (words.at(-1) === '') words.pop()
-    let exe: string | null = null
-    try {
-      exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '')
-    } catch {}
-    // Kernel threads have no command line: show their name as ps does.
-    const text = words.join(' ') || `[${linuxStat(pid)?.name ?? '?'}]`
-    return { exe, words, text }
-  }
-  if (platform === 'win32') {
-    const script = `$p = Get-CimInstance -ClassName Win32_Process -Filter 'ProcessId=${pid}'; if ($p) { [Console]::Out.WriteLine($p.ExecutablePath); [Console]::Out.WriteLine($p.CommandLine) }`
-    const out = runQuietly(['powershell.exe', '-NoProfile', '-NonInteractive', '-Command', script], process.env)
-    const [exe = '', text = ''] = (out ?? '').split(/\r?\n/)
-    return exe || text ? { exe: exe || null, words: null, text } : null
-  }
-  const text = runQuietly(['ps', '-o', 'command=', '-p', String(pid)], { LC_ALL: 'C', PATH: '/bin:/usr/bin' })?.trim()
-  return text ? { exe: null, words: null, text } : null
-}
-
-/** What a lock's command line must show: the executable, the CLI entry file when running from source, and `gateway`. */
-export interface ExpectedCommand {
-  /** the lock's execPath, and the path it resolves to */
-  execPaths: string[]
-  /** the CLI entry file (source runs), or null for a compiled binary */
-  entry: string | null
-  cwd: string
-}
-
-function realpathOr(path: string): string {
-  try {
-    return realpathSync(path)
-  } catch {
-    return path
-  }
-}
-
-export function expectedCommand(lock: Pick<GatewayIdentity, 'execPath' | 'argv' | 'cwd'>): ExpectedCommand {
-  const first = lock.argv[0]
-  return {
-    execPaths: [...new Set([lock.execPath, realpathOr(lock.execPath)])].filter(Boolean),
-    entry: first && first !== 'gateway' && !first.startsWith('-') ? first : null,
-    cwd: lock.cwd,
-  }
-}
-
-/**
- * Does the command line show the xopcbot gateway the lock describes? The executable must be the lock's (by
- * /proc/<pid>/exe or Win32 ExecutablePath where known, else by the first word, resolved against the lock's
- * working directory; a bare name found on PATH counts by its basename), the entry file must appear when the
- * gateway runs from source, and so must the word `gateway`.
- */
-export function commandShowsGateway(seen: SeenCommand, expected: ExpectedCommand, platform: NodeJS.Platform = process.platform): boolean {
-  const paths = platform === 'win32' ? win32 : posix
-  const fold = (p: string) => (platform === 'win32' || platform === 'darwin' ? p.toLowerCase() : p)
-  const resolveWord = (word: string) => fold(paths.resolve(expected.cwd, word.replace(/^"(.*)"$/, '$1')))
-  const execPaths = expected.execPaths.filter(Boolean).map((p) => fold(paths.resolve(p)))
-  if (!execPaths.length) return false
-  const bareNames = new Set(execPaths.map((p) => paths.basename(p).replace(/\.exe$/, '')))
-
-  // Words as the OS gives them; a ps/Win32 string is split at spaces (a path with spaces is still found whole below).
-  const words = seen.words ?? seen.text.match(/"[^"]*"|\S+/g) ?? []
-  const first = words[0] ?? ''
-  const foldedText = fold(seen.text)
-  const exeShown =
-    (seen.exe !== null && execPaths.includes(fold(paths.resolve(seen.exe)))) ||
-    (first !== '' && execPaths.includes(resolveWord(first))) ||
-    (first !== '' && !/[\\/]/.test(first) && bareNames.has(fold(first).replace(/\.exe$/, ''))) ||
-    (seen.words === null && execPaths.some((p) => foldedText.startsWith(p) || foldedText.startsWith(`"${p}"`)))
-  if (!exeShown) return false
-
-  if (expected.entry !== null) {
-    const entry = fold(paths.resolve(expected.cwd, expected.entry))
-    const entryShown = words.slice(1).some((word) => resolveWord(word) === entry) || (seen.words === null && foldedText.includes(entry))
-    if (!entryShown) return false
-  }
-  return words.slice(1).some((word) => word === 'gateway')
-}
 
 /** Who runs under the PID of a lock now (see Occupant). */
 export function identify(lock: GatewayIdentity): Occupant {
@@ -231,10 +100,6 @@ export function identify(lock: GatewayIdentity): Occupant {
   return commandShowsGateway(seen, expectedCommand(lock)) ? { kind: 'gateway' } : { kind: 'other', by: 'command-line', command: maskTokenText(seen.text) }
 }
 
-/** A command line for reports: the value of a `--token` is replaced by `***` (it would be a secret). */
-export function maskTokenText(text: string): string {
-  return text.replace(/(--token[= ])("[^"]*"|\S+)/g, '$1***')
-}
 
 /**
  * Sends `signal` to the gateway of a lock only if that PID is verified to be it (SPEC §7). Returns what runs
