@@ -16,12 +16,14 @@ const manager = await startUserManager(home)
 const skip = 'skip' in manager ? manager.skip : null
 if (skip) console.log(`skipped: the systemd service tests (${skip})`)
 
+// The binary is built only when the tests will run.
 beforeAll(async () => {
-  if (skip) return
-  const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
-  const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT })
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
-  binary = join(outdir, hostFile())
+  if (skip === null) {
+    const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
+    const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT })
+    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+    binary = join(outdir, hostFile())
+  }
 }, 120_000)
 
 afterAll(async () => {
