@@ -238,7 +238,6 @@ describe('TelegramChannel, supervised, against the fake Bot API on a fake clock'
       storedOffset: () => offset,
       pairing: new PairingStore(db),
       log: silent(),
-      pollTimeoutSeconds: 1,
       timer: clock,
     })
     cleanup.push(() => db.close(), () => telegram.stop())

@@ -9,7 +9,7 @@ import { Gateway } from './gateway'
 import { LifecycleEvents } from './events'
 import { forceStart } from './force-start'
 import { GatewayLock, lockPathFor, maskTokenArgs, withoutTokenArgs } from './lock'
-import { selfCommand } from './process'
+import { isCompiled, selfCommand } from './process'
 import { handOver } from './respawn'
 import { describeFailure, writeRestartResult, type RestartResult } from './restart-report'
 
@@ -59,7 +59,8 @@ export async function runGateway(options: RunOptions): Promise<number> {
   // Started in the background by `restart` or a respawn: stderr is a file that should hold only a failed
   // start's error or a crash (see restart-report.ts), so the running log goes to the log file alone.
   const background = env.XOPCBOT_BACKGROUND === '1'
-  const testPlugin = await loadTestPlugin(env.XOPCBOT_TEST_PLUGIN)
+  // Test-only, and only from source: a released binary never imports a module named by its environment.
+  const testPlugin = isCompiled() ? null : await loadTestPlugin(env.XOPCBOT_TEST_PLUGIN)
   // A token given by --token or the environment is in no file: the gateway keeps it beside its lock
   // (0600) for status, token and restart, since the lock records only "--token ***".
   const source = tokenSource(env, options.flags)

@@ -1,6 +1,7 @@
 import { Elysia } from 'elysia'
 import { AppError } from '../errors'
 import { isLoopbackAddress, tokensMatch } from './auth'
+import { NONCE_HEADER } from '../net/control'
 
 /** What the local CLI may ask the running gateway to do (used where signals are missing, e.g. Windows). */
 export interface GatewayControl {
@@ -12,7 +13,6 @@ export interface GatewayControl {
   reloadToken: () => void
 }
 
-export const NONCE_HEADER = 'x-xopcbot-nonce'
 
 /**
  * POST /_control/{stop,restart,reload-token}: loopback only, authenticated by the lock's nonce. Not part

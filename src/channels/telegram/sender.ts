@@ -39,6 +39,11 @@ export class TelegramSender implements Sender {
     private readonly options: { pollTimeoutSeconds?: number } = {},
   ) {}
 
+  /** Telegram's long-poll `timeout`; the API client's own request timeout is set 30 s above it. */
+  get pollTimeoutSeconds(): number {
+    return this.options.pollTimeoutSeconds ?? DEFAULT_POLL_TIMEOUT_SECONDS
+  }
+
   /** The bot's API client, created on first use. */
   api(): Promise<Api> {
     this.client ??= loadGrammy().then(
@@ -49,7 +54,7 @@ export class TelegramSender implements Sender {
           fetch: ((input: string | URL | Request, init?: RequestInit) => outboundFetch(input, init)) as unknown as typeof fetch,
           // grammY's default is 500 s: a connection that dies silently (a laptop waking up, a NAT forgetting it)
           // would keep a long poll hanging that long before the supervisor could reconnect.
-          timeoutSeconds: (this.options.pollTimeoutSeconds ?? DEFAULT_POLL_TIMEOUT_SECONDS) + 30,
+          timeoutSeconds: this.pollTimeoutSeconds + 30,
         }),
     )
     return this.client

@@ -9,7 +9,7 @@ import type { PairingStore } from '../pairing'
 import { Supervisor, type Backoff, type Fault, type Session, type Timer } from '../supervisor'
 import { BotIdentity, decideAccess, pairingReply, type Access } from './access'
 import { describe, isGrammyError, loadedGrammy } from './grammy'
-import { DEFAULT_POLL_TIMEOUT_SECONDS, type TelegramSender } from './sender'
+import type { TelegramSender } from './sender'
 
 export const SECRET_HEADER = 'x-telegram-bot-api-secret-token'
 
@@ -23,8 +23,6 @@ export interface TelegramSourceDeps {
   /** approvals of senders, and codes for the unknown ones (dmPolicy "pairing") */
   pairing: PairingStore
   log: Logger
-  /** long-poll timeout in seconds (Telegram's `timeout`) */
-  pollTimeoutSeconds?: number
   /** reconnect waits (default: 1 s doubling to 60 s, ±20 %) */
   backoff?: Backoff
   /** the clock and the timer of the reconnect waits */
@@ -73,7 +71,8 @@ export class TelegramSource implements Source {
     const api = await this.deps.sender.api()
     // A stop that came while grammY was loading must not be followed by a connection nobody will end.
     if (this.stopped) return
-    const pollTimeoutSeconds = this.deps.pollTimeoutSeconds ?? DEFAULT_POLL_TIMEOUT_SECONDS
+    // One value for both: the long poll must end before the API client's request timeout does.
+    const pollTimeoutSeconds = this.deps.sender.pollTimeoutSeconds
     this.supervisor.start((session) => this.session(api, session, pollTimeoutSeconds))
   }
 

@@ -7,8 +7,14 @@ function tokenWarnings(flags: GatewayFlags): string[] {
   if (flags.token !== undefined) {
     return ['⚠️ The token was given with --token: other users of this machine can see it in the process list (ps). Pass it with --token-file PATH or XOPCBOT_GATEWAY_TOKEN instead.']
   }
-  if (flags.tokenFile !== undefined && readableByOthers(readTokenFile(flags.tokenFile).mode)) {
-    return [`⚠️ The token file ${flags.tokenFile} can be read by other users; make it private: chmod 600 ${flags.tokenFile}`]
+  if (flags.tokenFile !== undefined) {
+    try {
+      if (readableByOthers(readTokenFile(flags.tokenFile).mode)) {
+        return [`⚠️ The token file ${flags.tokenFile} can be read by other users; make it private: chmod 600 ${flags.tokenFile}`]
+      }
+    } catch {
+      // The gateway read it at start; a file gone since then is no reason to fail while printing the banner.
+    }
   }
   return []
 }
