@@ -1,5 +1,5 @@
 import { afterEach, expect, test } from 'bun:test'
-import { makeWorld, type World } from './helpers/channels'
+import { makeWorld, worldTracker, type World } from './helpers/channels'
 import { runCli, type RunningGateway } from './helpers/gateway'
 import { waitFor } from './helpers/wait'
 
@@ -9,19 +9,9 @@ import { waitFor } from './helpers/wait'
 
 const SHORT_BACKOFF = { XOPCBOT_TEST_CHANNEL_BACKOFF_MS: '100,400' }
 
-const worlds: World[] = []
-const gateways: RunningGateway[] = []
-async function world(options: Parameters<typeof makeWorld>[0] = {}) {
-  const w = await makeWorld(options)
-  worlds.push(w)
-  const gateway = await w.start()
-  gateways.push(gateway)
-  return { w, gateway }
-}
-afterEach(async () => {
-  for (const g of gateways.splice(0)) if (g.proc.exitCode === null) await g.stop()
-  for (const w of worlds.splice(0)) w.stop()
-})
+const worlds = worldTracker()
+const world = worlds.start
+afterEach(worlds.cleanUp)
 
 interface ChannelStatus {
   type: string
@@ -114,10 +104,10 @@ test('a stop while the channel waits to retry exits at once, without waiting out
 
 test('a rejected bot token (401) is failed for good, with the reason, and not retried', async () => {
   const w = await makeWorld({ env: SHORT_BACKOFF })
-  worlds.push(w)
+  worlds.track(w)
   w.telegram.failures.set('getMe', [{ error_code: 401, description: 'Unauthorized' }])
   const gateway = await w.start()
-  gateways.push(gateway)
+  worlds.trackGateway(gateway)
   const failed = await untilState(gateway, 'failed')
   expect(failed).toEqual({ type: 'telegram', state: 'failed', error: 'Telegram rejected the bot token (401 Unauthorized); check channels.telegram.token' })
   const text = await runCli(['gateway', 'status'], { home: w.home })

@@ -2,24 +2,13 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { createHmac } from 'node:crypto'
 import { sign } from '../src/channels/webhook'
 import { startWebhookReceiver } from './fakes/webhook-receiver'
-import { makeWorld, WEBHOOK_SECRET, type World } from './helpers/channels'
-import type { RunningGateway } from './helpers/gateway'
+import { makeWorld, WEBHOOK_SECRET, worldTracker } from './helpers/channels'
 import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
-const worlds: World[] = []
-const gateways: RunningGateway[] = []
-async function world(options: Parameters<typeof makeWorld>[0] = {}) {
-  const w = await makeWorld(options)
-  worlds.push(w)
-  const gateway = await w.start()
-  gateways.push(gateway)
-  return { w, gateway, url: gateway.url }
-}
-afterEach(async () => {
-  for (const g of gateways.splice(0)) if (g.proc.exitCode === null) await g.stop()
-  for (const w of worlds.splice(0)) w.stop()
-})
+const worlds = worldTracker()
+const world = worlds.start
+afterEach(worlds.cleanUp)
 
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 /** A webhook request as a sender signs it: timestamp + signature over "<timestamp>.<raw body>", and an event id if given. */
@@ -257,7 +246,7 @@ describe('webhook replay protection', () => {
 
     // The ids live in the database: a restarted gateway still knows them.
     await gateway.stop()
-    gateways.push(await w.start())
+    worlds.trackGateway(await w.start())
     expect(await json(await post(url, request))).toEqual({ status: 'ok', duplicate: true })
     // …and still takes new events (which proves it is up and answering) — then everything is counted.
     const next = signed(event('a new one'), { eventId: 'evt-0002' })

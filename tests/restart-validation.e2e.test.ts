@@ -2,7 +2,7 @@ import { describe, expect, test } from 'bun:test'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pidExists } from '../src/lifecycle/process'
-import { childEnv, configPathOf, fromSource, freePort, lockOf, runCli, startGateway, tempHome, writeConfig } from './helpers/gateway'
+import { childEnv, configPathOf, fromSource, freePort, lockOf, runCli, startGateway, tempHome, writeConfig, type RunningGateway } from './helpers/gateway'
 import { healthy } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
@@ -21,6 +21,14 @@ async function startError(home: string): Promise<string> {
   const start = await runCli(['gateway', '--port', String(await freePort()), '--host', '127.0.0.1'], { home })
   expect(start.code).toBe(78)
   return start.stderr.split('\n')[0]!
+}
+
+/** The gateway that was running is running still: same process, healthy, still the lock's owner. */
+async function expectStillServing(gateway: RunningGateway, home: string) {
+  expect(gateway.proc.exitCode).toBeNull()
+  expect(gateway.proc.signalCode).toBeNull()
+  expect(await healthy(gateway.url)).toBe(true)
+  expect(lockOf(home)?.pid).toBe(gateway.proc.pid)
 }
 
 /** A gateway started from a config file alone (no --port), so that a restart re-reads the port from the file. */
@@ -55,9 +63,7 @@ describe('restart with an invalid config leaves the running gateway serving', ()
         expect(restart.stdout).toContain(`the gateway (pid ${gateway.proc.pid}) keeps running`)
         expect(restart.ms).toBeLessThan(5000)
 
-        expect(gateway.proc.exitCode).toBeNull()
-        expect(await healthy(gateway.url)).toBe(true)
-        expect(lockOf(home)?.pid).toBe(gateway.proc.pid)
+        await expectStillServing(gateway, home)
       } finally {
         gateway.proc.kill('SIGKILL')
       }
@@ -74,10 +80,7 @@ describe('restart with an invalid config leaves the running gateway serving', ()
       expect(restart.code).toBe(78)
       expect(restart.stderr).toContain(sentence)
       expect(restart.ms).toBeLessThan(5000)
-      expect(gateway.proc.exitCode).toBeNull()
-      expect(gateway.proc.signalCode).toBeNull()
-      expect(await healthy(gateway.url)).toBe(true)
-      expect(lockOf(home)?.pid).toBe(gateway.proc.pid)
+      await expectStillServing(gateway, home)
     } finally {
       gateway.proc.kill('SIGKILL')
     }
@@ -94,9 +97,7 @@ describe('restart with an invalid config leaves the running gateway serving', ()
       expect(restart.code).toBe(1)
       expect(restart.stderr).toContain(`❌ --token-file: ${tokenFile} does not exist`)
       expect(restart.ms).toBeLessThan(5000)
-      expect(gateway.proc.exitCode).toBeNull()
-      expect(lockOf(home)?.pid).toBe(gateway.proc.pid)
-      expect(await healthy(gateway.url)).toBe(true)
+      await expectStillServing(gateway, home)
     } finally {
       gateway.proc.kill('SIGKILL')
     }

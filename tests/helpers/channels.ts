@@ -69,3 +69,27 @@ export async function makeWorld({
     },
   }
 }
+
+/**
+ * The worlds and gateways a test file starts, stopped after each test: `start` makes a world and starts its
+ * gateway; `track`/`trackGateway` register ones a test made itself. Call `cleanUp` in an afterEach.
+ */
+export function worldTracker() {
+  const worlds: World[] = []
+  const gateways: RunningGateway[] = []
+  const track = (w: World) => (worlds.push(w), w)
+  const trackGateway = (g: RunningGateway) => (gateways.push(g), g)
+  return {
+    track,
+    trackGateway,
+    async start(options: Parameters<typeof makeWorld>[0] = {}) {
+      const w = track(await makeWorld(options))
+      const gateway = trackGateway(await w.start())
+      return { w, gateway, url: gateway.url }
+    },
+    async cleanUp() {
+      for (const g of gateways.splice(0)) if (g.proc.exitCode === null) await g.stop()
+      for (const w of worlds.splice(0)) w.stop()
+    },
+  }
+}
