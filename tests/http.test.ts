@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
+import { Elysia } from 'elysia'
 import { z } from 'zod'
 import { AppError } from '../src/errors'
 import { makeApp, request } from './helpers/app'
@@ -7,18 +8,21 @@ import { json } from './helpers/http'
 
 /** The real app plus routes that exercise the shared body parser, validation and error handling. */
 function appWithProbeRoutes(overrides: Parameters<typeof makeApp>[0] = {}) {
-  const made = makeApp(overrides)
-  const app = made.app
-    .post('/api/probe', ({ body }) => ({ status: 'ok', got: body }), {
-      body: z.strictObject({ content: z.string().min(1, 'must be a non-empty string'), count: z.int().min(0).optional() }),
-    })
-    .get('/api/probe/boom', () => {
-      throw new Error('database password is hunter2')
-    })
-    .get('/api/probe/app-error', () => {
-      throw new AppError('SESSION_NOT_FOUND', 'no session "x"')
-    })
-  return { ...made, app }
+  return makeApp({
+    testPlugin: () =>
+      new Elysia({ name: 'probe' })
+        .post('/api/probe', ({ body }) => ({ status: 'ok', got: body }), {
+          body: z.strictObject({ content: z.string().min(1, 'must be a non-empty string'), count: z.int().min(0).optional() }),
+        })
+        .post('/api/probe/empty', ({ body }) => ({ status: 'ok', body }))
+        .get('/api/probe/boom', () => {
+          throw new Error('database password is hunter2')
+        })
+        .get('/api/probe/app-error', () => {
+          throw new AppError('SESSION_NOT_FOUND', 'no session "x"')
+        }),
+    ...overrides,
+  })
 }
 
 function expectEnvelope(body: any, code: string) {
@@ -109,9 +113,8 @@ describe('error envelope', () => {
   })
 
   test('a body-less POST to a route without a body schema is accepted', async () => {
-    const { app } = makeApp()
-    const made = app.post('/api/probe/empty', ({ body }) => ({ status: 'ok', body }))
-    const response = await made.handle(request('/api/probe/empty', { method: 'POST' }))
+    const { app } = appWithProbeRoutes()
+    const response = await app.handle(request('/api/probe/empty', { method: 'POST' }))
     expect(response.status).toBe(200)
     expect(await json(response)).toEqual({ status: 'ok', body: {} })
   })

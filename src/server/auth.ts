@@ -154,6 +154,21 @@ function folded(path: string): string {
  * needs the token, or loopback when none is configured.
  */
 export function authModeFor(path: string): AuthMode {
+  let mode = modes.get(path)
+  if (mode === undefined) {
+    mode = decideAuthMode(path)
+    // Paths are the client's to choose: the memo is bounded, and simply starts over when full.
+    if (modes.size >= MAX_MEMO) modes.clear()
+    modes.set(path, mode)
+  }
+  return mode
+}
+
+/** The decision depends on the path alone and runs on every request: remembered for the paths seen last. */
+const modes = new Map<string, AuthMode>()
+const MAX_MEMO = 512
+
+function decideAuthMode(path: string): AuthMode {
   if (folded(path).startsWith('/api/logs')) return 'token'
   if (!PLAIN_PATH.test(path) || path.includes('/.')) return 'default'
   if (path === '/health' || path === '/openapi.json') return 'none'

@@ -77,29 +77,42 @@ export function streamError(error: unknown, log: Logger, requestId?: string, red
 
 const INTERNAL = new AppError('INTERNAL_ERROR', 'an unexpected error occurred; details are in the gateway log')
 
+/** The error envelope (SPEC §6) of anything thrown while handling a request; unexpected errors are logged. */
+export function errorEnvelope(
+  code: string | number,
+  error: unknown,
+  request: Request,
+  httpLog: Logger,
+  redact: (text: string) => string,
+): { status: number; headers: Record<string, string>; body: { error: { code: string; message: string } } } {
+  let appError = INTERNAL
+  try {
+    const mapped = toAppError(code, error, request)
+    appError = mapped.appError
+    if (mapped.unexpected) {
+      const facts = factsOf(request)
+      httpLog.error('unexpected error', { requestId: facts?.id, method: request.method, path: facts?.path ?? pathOf(request.url), err: error })
+    }
+  } catch (failure) {
+    try {
+      httpLog.error('the error handler failed', { err: failure })
+    } catch {}
+  }
+  return { status: appError.status, headers: appError.headers, body: { error: { code: appError.code, message: redact(appError.message) } } }
+}
+
 /**
  * Registered first and globally: every error, Elysia's own included, leaves as
  * `{ error: { code, message } }` (SPEC §6), its message stripped of every configured secret. Details of
  * unexpected errors go to the log only. It never throws: a throwing error handler would make Elysia answer
- * a plain-text 500 and skip the after-response hook that ends the request's in-flight count.
+ * a plain-text 500.
  */
 export function errorHandler(log: Logger, redact: (text: string) => string = (text) => text) {
   const httpLog = log.withTag('http')
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, function sendErrorEnvelope({ code, error, request, set }) {
-    let appError = INTERNAL
-    try {
-      const mapped = toAppError(code, error, request)
-      appError = mapped.appError
-      if (mapped.unexpected) {
-        httpLog.error('unexpected error', { requestId: factsOf(request)?.id, method: request.method, path: factsOf(request)?.path ?? pathOf(request.url), err: error })
-      }
-    } catch (failure) {
-      try {
-        httpLog.error('the error handler failed', { err: failure })
-      } catch {}
-    }
-    set.status = appError.status
-    Object.assign(set.headers, appError.headers)
-    return { error: { code: appError.code, message: redact(appError.message) } }
+    const envelope = errorEnvelope(code, error, request, httpLog, redact)
+    set.status = envelope.status
+    Object.assign(set.headers, envelope.headers)
+    return envelope.body
   })
 }

@@ -5,16 +5,14 @@ import { waitUntil } from '../util/timeout'
  * the drain open.
  */
 export class InFlight {
-  private admitted = new WeakSet<Request>()
   count = 0
 
-  admit(request: Request) {
-    this.admitted.add(request)
+  admit() {
     this.count++
   }
 
-  finish(request: Request) {
-    if (this.admitted.delete(request)) this.count--
+  finish() {
+    this.count--
   }
 
   /** Resolves true once nothing is in flight, or false when `timeoutMs` ran out first. */

@@ -19,19 +19,21 @@ export class PortInUseError extends CliError {
 }
 
 /**
- * Binds the app. `reusePort` is off (Elysia turns it on by default), so a taken port fails here instead of
- * two gateways silently sharing it. Bun's own body limit sits well above ours: our parser answers oversized
+ * Binds the app with Bun's own server. `reusePort` is off, so a taken port fails here instead of two
+ * gateways silently sharing it. Bun's own body limit sits well above ours: our parser answers oversized
  * bodies with the JSON error envelope, which Bun's bare 413 would not.
  */
 export function listen(app: App, options: ListenOptions): Server<unknown> {
+  app.compile()
   try {
-    app.listen({
+    return Bun.serve({
       hostname: options.host,
       port: options.port,
       reusePort: false,
       development: false,
       idleTimeout: Math.min(255, Math.max(10, Math.ceil(options.idleTimeoutSeconds))),
       maxRequestBodySize: Math.max(options.maxBodyBytes * 4, 16 * 1024 * 1024),
+      fetch: (request, server) => app.handle(request, server),
     })
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
@@ -45,5 +47,5 @@ export function listen(app: App, options: ListenOptions): Server<unknown> {
     }
     throw error
   }
-  return app.server!
 }
+

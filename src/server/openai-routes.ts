@@ -6,6 +6,7 @@ import { SessionKey } from '../agent/sessions'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { streamError } from './errors'
+import { requestIdOf } from './request-id'
 import { sseResponse } from './sse'
 
 const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() })
@@ -56,7 +57,7 @@ export function openAiRoutes(agent: Agent, log: Logger, redact?: (text: string) 
     })
     .post(
       '/chat/completions',
-      async function chatCompletions({ body, request, set }) {
+      async function chatCompletions({ body, request }) {
         const last = [...body.messages].reverse().find((m) => m.role === 'user')
         const message = last ? textOf(last.content) : ''
         if (!message) throw new AppError('INVALID_REQUEST', 'messages: needs a user message with text')
@@ -77,7 +78,7 @@ export function openAiRoutes(agent: Agent, log: Logger, redact?: (text: string) 
             usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
           }
         }
-        const requestId = set.headers['x-request-id'] as string | undefined
+        const requestId = requestIdOf(request)
         const chunk = (delta: unknown, finish: string | null) => ({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] })
         return sseResponse(async (write) => {
           const send = (data: unknown) => write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)

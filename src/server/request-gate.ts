@@ -24,14 +24,19 @@ export function refusalOf(request: Request): string | null {
   // Only a request built in this process (app.handle) has an absolute URL and no Host: Bun refuses an
   // HTTP/1.1 request without Host itself, and gives an HTTP/1.0 one a relative URL.
   if (host === null) return null
+  // Nearly every request names the same host as the one before: it was checked then.
+  if (host === lastValidHost) return null
   const match = AUTHORITY.exec(host)
   // Bun joins repeated headers with ", ", which the pattern refuses: two Host headers are refused here.
   if (!match) return host.includes(',') ? 'more than one Host header' : 'the Host header is not a valid host[:port]'
   if (match[1] !== undefined && Number(match[1]) > 65535) return 'the Host header has an invalid port'
   // Only an IPv6 literal can still be malformed after the pattern (e.g. "[1:::2]").
   if (host.charCodeAt(0) === 0x5b && !URL.canParse(url)) return 'the Host header is not a valid host[:port]'
+  lastValidHost = host
   return null
 }
+
+let lastValidHost: string | null = null
 
 /** The authority a request was sent to: its Host header, or for a request built in this process, its URL's. */
 export function authorityOf(request: Request): string {

@@ -22,3 +22,8 @@ export function recordRequest(request: Request, value: RequestFacts) {
 export function factsOf(request: Request): RequestFacts | undefined {
   return facts.get(request)
 }
+
+/** The id of a request the front door has admitted (undefined for one built and handled elsewhere). */
+export function requestIdOf(request: Request): string | undefined {
+  return facts.get(request)?.id
+}
