@@ -175,7 +175,7 @@ export class Agent {
   private loadSdk(resolved: ResolvedModel) {
     this.sdk ??= (async () => {
       const ai = await import('ai')
-      return { ai, model: await createLanguageModel(resolved), tools: toolSet(this.deps.config, this.available, ai.tool) }
+      return { ai, model: await createLanguageModel(resolved), tools: toolSet(this.deps.config, this.available, ai) }
     })()
     return this.sdk
   }

@@ -103,12 +103,18 @@ export function cronTool(jobs: JobDirectory): AgentTool {
   }
 }
 
-/** The tools offered to the model: those listed in `agent.tools` that this gateway provides. */
-export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[], tool: typeof import('ai').tool): ToolSet {
+/**
+ * The tools offered to the model: those listed in `agent.tools` that this gateway provides. Built once: each
+ * input schema is converted to JSON Schema here, not on every model call (the AI SDK converts a bare zod
+ * schema anew each time it prepares a call, which cost more than the rest of a turn).
+ */
+export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: AgentTool[], ai: Pick<typeof import('ai'), 'tool' | 'zodSchema'>): ToolSet {
   const set: ToolSet = {}
   for (const t of available) {
     if (!config.agent.tools.includes(t.name as never)) continue
-    set[t.name] = tool({ description: t.description, inputSchema: t.input, execute: async (input) => t.run(input) })
+    const inputSchema = ai.zodSchema(t.input)
+    void inputSchema.jsonSchema
+    set[t.name] = ai.tool({ description: t.description, inputSchema, execute: async (input) => t.run(input) })
   }
   return set
 }
