@@ -2,6 +2,8 @@ import type { Config } from '../config/schema'
 
 const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|cookie/i
 export const REDACTED = '[REDACTED]'
+/** Field names seen, and whether they sound secret (the same few names come back on every line). */
+const secretKeys = new Map<string, boolean>()
 
 /**
  * Keeps secrets out of log lines: values under secret-sounding keys are replaced, and every known secret
@@ -23,6 +25,17 @@ export class Redactor {
     return out
   }
 
+  /** `value` found under `key`, made safe to serialise: hidden whole when the key sounds secret. */
+  field(key: string, value: unknown, depth = 0): unknown {
+    if (value === null || value === undefined || typeof value === 'boolean') return value
+    let secret = secretKeys.get(key)
+    if (secret === undefined) {
+      secret = SECRET_KEY.test(key)
+      if (secretKeys.size < 1024) secretKeys.set(key, secret)
+    }
+    return secret ? REDACTED : typeof value === 'number' ? value : this.value(value, depth)
+  }
+
   /** A copy of `value` that is safe to serialise. */
   value(value: unknown, depth = 0): unknown {
     if (typeof value === 'string') return this.text(value)
@@ -33,9 +46,7 @@ export class Redactor {
     }
     if (Array.isArray(value)) return value.map((item) => this.value(item, depth + 1))
     const out: Record<string, unknown> = {}
-    for (const [key, item] of Object.entries(value)) {
-      out[key] = SECRET_KEY.test(key) && item !== null && item !== undefined && typeof item !== 'boolean' ? REDACTED : this.value(item, depth + 1)
-    }
+    for (const [key, item] of Object.entries(value)) out[key] = this.field(key, item, depth + 1)
     return out
   }
 }

@@ -43,7 +43,8 @@ export class RotatingFile {
   write(line: string) {
     if (this.closed) return
     this.pending.push(line)
-    this.pendingBytes += Buffer.byteLength(line) + 1
+    // Characters, not bytes: a cheap lower bound that is good enough to decide when to write out.
+    this.pendingBytes += line.length + 1
     if (this.pendingBytes >= 64 * 1024 && !this.failing) this.flush()
     else this.schedule(this.failing ? RETRY_MS : (this.options.flushDelayMs ?? 50))
   }
