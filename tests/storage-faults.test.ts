@@ -135,13 +135,13 @@ describe('the inbound queue after a storage fault', () => {
   test('a message whose turn could not be stored is tried again after 1 s, 2 s, and delivered once when storage is back; its chat keeps its order', async () => {
     const w = world()
     const receiver = receivers.at(-1)!
-    const first = w.queue.accept({ channel: 'myapp', chatId: 'c1', content: 'big:first' }, 'api')
+    const first = await w.queue.accept({ channel: 'myapp', chatId: 'c1', content: 'big:first' }, 'api')
     w.fillDisk()
     await retryFires(w.clock, 1000)
     expect(w.queue.get(first)!.state).toBe('processing')
     // Accepted while its chat waits: it waits behind the first message.
     w.freeDisk()
-    const second = w.queue.accept({ channel: 'myapp', chatId: 'c1', content: 'second' }, 'api')
+    const second = await w.queue.accept({ channel: 'myapp', chatId: 'c1', content: 'second' }, 'api')
     w.fillDisk()
     await waitFor(() => w.callsFor('first').length === 2 && w.clock.pending.length === 1, { what: 'the second attempt to fail' })
     expect(w.clock.pending).toEqual([2000])
@@ -162,7 +162,7 @@ describe('the inbound queue after a storage fault', () => {
   test('a fault that persists: failed with the reason after 5 attempts (1, 2, 4, 8 s apart), never sent', async () => {
     const w = world()
     const receiver = receivers.at(-1)!
-    const id = w.queue.accept({ channel: 'myapp', chatId: 'c2', content: 'big:doomed' }, 'api')
+    const id = await w.queue.accept({ channel: 'myapp', chatId: 'c2', content: 'big:doomed' }, 'api')
     w.fillDisk()
     for (const delay of [1000, 2000, 4000, 8000]) await retryFires(w.clock, delay)
     const failed = await waitFor(() => (w.queue.get(id)!.state === 'failed' ? w.queue.get(id) : null), { what: 'the message to fail' })
@@ -190,7 +190,7 @@ describe('the inbound queue after a storage fault', () => {
       const w = world({ url: `http://127.0.0.1:${server.port}/hook` })
       w.db.run('PRAGMA busy_timeout = 0')
       locker = new Database(w.db.filename)
-      const id = w.queue.accept({ channel: 'myapp', chatId: 'c3', content: 'once' }, 'api')
+      const id = await w.queue.accept({ channel: 'myapp', chatId: 'c3', content: 'once' }, 'api')
       await waitFor(() => w.clock.pending.length === 1, { what: 'the outcome write to be retried' })
       expect(w.worker.retrying()).toEqual({ messages: 0, outcomes: 1 })
       expect(w.queue.get(id)!.state).toBe('processing')
@@ -207,7 +207,7 @@ describe('the inbound queue after a storage fault', () => {
 
   test('stop cancels pending retries at once; the message stays stored for the next start', async () => {
     const w = world()
-    const id = w.queue.accept({ channel: 'myapp', chatId: 'c4', content: 'big:later' }, 'api')
+    const id = await w.queue.accept({ channel: 'myapp', chatId: 'c4', content: 'big:later' }, 'api')
     w.fillDisk()
     await waitFor(() => w.clock.pending.length === 1, { what: 'a retry' })
     w.worker.stop()

@@ -31,14 +31,39 @@ export class InboundQueue implements Intake {
     this.listeners.push(listener)
   }
 
-  /** Stores one message; returns its id. The same external event gives the same id. */
-  accept(message: Incoming, source: string): string {
-    const [id] = this.acceptAll([message], source)
-    return id!
+  /**
+   * Stores one message and resolves to its id once it is committed. Group commit: the messages accepted
+   * while the event loop turns are stored together in one transaction, so a burst of clients pays one
+   * commit instead of one each, and every one of them is still answered only after its message is stored.
+   * When the transaction fails, every message of the group is refused (nothing of it was stored).
+   */
+  accept(message: Incoming, source: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      if (this.group.push({ message, source, resolve, reject }) === 1) setImmediate(this.commitGroup)
+    })
+  }
+
+  private group: { message: Incoming; source: string; resolve: (id: string) => void; reject: (error: unknown) => void }[] = []
+
+  private readonly commitGroup = () => {
+    const group = this.group
+    this.group = []
+    let ids: string[]
+    try {
+      ids = this.store(group)
+    } catch (error) {
+      for (const entry of group) entry.reject(error)
+      return
+    }
+    group.forEach((entry, index) => entry.resolve(ids[index]!))
   }
 
   /** Stores several messages (and runs `alongside`, e.g. a Telegram offset) in one transaction. */
   acceptAll(messages: Incoming[], source: string, alongside?: () => void): string[] {
+    return this.store(messages.map((message) => ({ message, source })), alongside)
+  }
+
+  private store(entries: { message: Incoming; source: string }[], alongside?: () => void): string[] {
     const db = this.deps.db
     const now = new Date().toISOString()
     const ids: string[] = []
@@ -49,7 +74,7 @@ export class InboundQueue implements Intake {
        ON CONFLICT (channel, external_id) DO NOTHING`,
     )
     db.transaction(() => {
-      for (const message of messages) {
+      for (const { message, source } of entries) {
         const id = `msg_${randomUUID().replaceAll('-', '').slice(0, 24)}`
         const result = insert.run({ id, channel: message.channel, chat_id: message.chatId, content: message.content, sender: message.sender ?? null, source, external_id: message.externalId ?? null, now })
         if (result.changes > 0) {
@@ -118,9 +143,10 @@ export class InboundQueue implements Intake {
     this.deps.db
       .query('UPDATE inbound_messages SET state = $state, reply = COALESCE($reply, reply), error = $error, delivered_id = COALESCE($delivered_id, delivered_id), updated_at = $now WHERE id = $id')
       .run({ id, state, reply: fields.reply ?? null, error: fields.error === undefined ? null : (this.deps.redact?.(fields.error) ?? fields.error), delivered_id: fields.delivered_id ?? null, now: new Date().toISOString() })
-    if (FINAL.has(state)) {
+    const waiting = FINAL.has(state) ? this.waiters.get(id) : undefined
+    if (waiting) {
       const message = this.get(id)!
-      for (const waiter of [...(this.waiters.get(id) ?? [])]) waiter(message)
+      for (const waiter of [...waiting]) waiter(message)
       this.waiters.delete(id)
     }
   }

@@ -21,9 +21,9 @@ export function messageRoutes(deps: { senders: Senders; queue: InboundQueue; def
   return new Elysia({ name: 'messages', prefix: '/api' })
     .post(
       '/message',
-      function acceptMessage({ body, set }) {
+      async function acceptMessage({ body, set }) {
         senderOf(body.channel)
-        const id = queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
+        const id = await queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
         set.status = 202
         return { status: 'ok', message_id: id }
       },
@@ -33,7 +33,7 @@ export function messageRoutes(deps: { senders: Senders; queue: InboundQueue; def
       '/message/sync',
       async function acceptAndWait({ body }) {
         senderOf(body.channel)
-        const id = queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
+        const id = await queue.accept({ channel: body.channel, chatId: String(body.chat_id), content: body.content }, 'api')
         const timeoutMs = body.timeout_ms ?? deps.defaultSyncTimeoutMs
         const message = await queue.waitFor(id, timeoutMs)
         if (message.state === 'delivered') return { status: 'ok', reply: message.reply ?? '', message_id: id }
