@@ -4,6 +4,8 @@ import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, statSync, write
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CliError, DataError, ExitCode } from '../src/errors'
+import type { ModelMessage } from 'ai'
+import { SessionStore } from '../src/agent/sessions'
 import { moveAsideCommand, openDatabase, StateStore } from '../src/storage/db'
 import { migrations } from '../src/storage/migrations'
 
@@ -146,5 +148,48 @@ describe('a damaged database is a DataError (exit 65) with the path and what to 
     } finally {
       chmodSync(path, 0o600)
     }
+  })
+})
+
+describe('session history kept in memory', () => {
+  const turn = (i: number, withTool = false): ModelMessage[] => [
+    { role: 'user', content: `question ${i}` },
+    ...(withTool
+      ? ([
+          { role: 'assistant', content: [{ type: 'tool-call', toolCallId: `c${i}`, toolName: 'time', input: {} }] },
+          { role: 'tool', content: [{ type: 'tool-result', toolCallId: `c${i}`, toolName: 'time', output: { type: 'json', value: { iso: 'x' } } }] },
+        ] as ModelMessage[])
+      : []),
+    { role: 'assistant', content: `answer ${i}` },
+  ]
+
+  test('reads as SQLite does, for every window, after every turn; a deleted or failed turn leaves no trace', () => {
+    const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db'))
+    const warm = new SessionStore(db)
+    for (let i = 0; i < 12; i++) {
+      warm.appendTurn('s', { messages: turn(i, i % 3 === 0), at: new Date(i * 1000).toISOString() })
+      for (const limit of [1, 2, 3, 5, 8, 50]) {
+        // A store that has never read this session reads SQLite; the warm one answers from memory.
+        expect(warm.history('s', limit)).toEqual(new SessionStore(db).history('s', limit))
+      }
+    }
+    expect(warm.history('s', 4).map((m) => m.content)).toEqual(['question 10', 'answer 10', 'question 11', 'answer 11'])
+    // The window never starts inside a turn: the last three rows of a tool turn start with its tool call.
+    warm.appendTurn('s', { messages: turn(12, true), at: 'now' })
+    expect(warm.history('s', 3)).toEqual([])
+    expect(warm.history('s', 4).map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant'])
+
+    // A turn whose transaction fails is neither stored nor remembered.
+    expect(() => warm.appendTurn('s', { messages: turn(99), at: 'now' }, () => { throw new Error('storage refused') })).toThrow('storage refused')
+    expect(warm.history('s', 50)).toEqual(new SessionStore(db).history('s', 50))
+    expect(JSON.stringify(warm.history('s', 50))).not.toContain('question 99')
+
+    // Messages given to the model code are shared between turns: they cannot be changed.
+    const [first] = warm.history('s', 2)
+    expect(() => ((first as { content: string }).content = 'changed')).toThrow()
+
+    expect(warm.delete('s')).toBe(true)
+    expect(warm.history('s', 50)).toEqual([])
+    db.close()
   })
 })

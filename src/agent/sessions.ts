@@ -67,9 +67,43 @@ export function displayText(message: ModelMessage): string {
   return parts.join('\n')
 }
 
-/** Conversation history in SQLite: one row per session, one per message. */
+/** A session's newest messages as the model is sent them, kept after they were read or written. */
+interface CachedHistory {
+  /** the newest rows, oldest first, at most `window` */
+  rows: { role: string; message: ModelMessage }[]
+  /** how many rows the history was read with (the cache can answer any limit up to this) */
+  window: number
+}
+
+/** How many sessions keep their history in memory (the least recently used leaves first). */
+const CACHED_SESSIONS = 512
+
+/**
+ * Conversation history in SQLite: one row per session, one per message. SQLite is the record; the newest
+ * messages of recently used sessions are also kept in memory, already parsed, so that a turn does not read
+ * and parse its whole history window again (this store is the only writer of the history tables, and it
+ * changes the copy only after its transaction committed).
+ */
 export class SessionStore {
-  constructor(private readonly db: Database) {}
+  private readonly cache = new Map<string, CachedHistory>()
+  private readonly appendTx: (key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => void
+
+  constructor(private readonly db: Database) {
+    const upsertSession = db.query(
+      `INSERT INTO sessions (key, channel, chat_id, created_at, updated_at) VALUES ($key, $channel, $chat_id, $at, $at)
+       ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at`,
+    )
+    const insertMessage = db.query(
+      `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, created_at)
+       VALUES ($key, $role, $content, $message, $input, $output, $at)`,
+    )
+    const append = db.transaction((key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => {
+      upsertSession.run({ key, channel: turn.channel ?? null, chat_id: turn.chatId ?? null, at: turn.at })
+      for (const row of rows) insertMessage.run({ key, ...row, at: turn.at })
+      alongside?.()
+    })
+    this.appendTx = append.immediate
+  }
 
   list({ limit, offset, channel }: { limit: number; offset: number; channel?: string | undefined }): { sessions: SessionSummary[]; total: number } {
     const where = channel ? 'WHERE s.channel = $channel' : ''
@@ -106,6 +140,7 @@ export class SessionStore {
   }
 
   delete(key: string): boolean {
+    this.cache.delete(key)
     return this.db.query('DELETE FROM sessions WHERE key = $key').run({ key }).changes > 0
   }
 
@@ -115,11 +150,21 @@ export class SessionStore {
    */
   history(key: string, limit: number): ModelMessage[] {
     if (limit <= 0) return []
-    const rows = this.db
-      .query('SELECT role, message FROM (SELECT id, role, message FROM session_messages WHERE session_key = $key ORDER BY id DESC LIMIT $limit) ORDER BY id')
-      .all({ key, limit }) as { role: string; message: string }[]
+    let cached = this.cache.get(key)
+    if (cached && cached.window >= limit) {
+      // Most recently used last: a Map keeps insertion order.
+      this.cache.delete(key)
+      this.cache.set(key, cached)
+    } else {
+      const rows = this.db
+        .query('SELECT role, message FROM (SELECT id, role, message FROM session_messages WHERE session_key = $key ORDER BY id DESC LIMIT $limit) ORDER BY id')
+        .all({ key, limit }) as { role: string; message: string }[]
+      cached = { rows: rows.map((row) => ({ role: row.role, message: frozen(JSON.parse(row.message)) })), window: limit }
+      this.remember(key, cached)
+    }
+    const rows = cached.rows.length > limit ? cached.rows.slice(-limit) : cached.rows
     const start = rows.findIndex((row) => row.role === 'user')
-    return start < 0 ? [] : rows.slice(start).map((row) => JSON.parse(row.message) as ModelMessage)
+    return start < 0 ? [] : rows.slice(start).map((row) => row.message)
   }
 
   /**
@@ -127,31 +172,46 @@ export class SessionStore {
    * runs inside the same transaction (the inbound queue stores the reply with the history it belongs to).
    */
   appendTurn(key: string, turn: TurnRecord, alongside?: () => void) {
-    this.db.transaction(() => {
-      this.db
-        .query(
-          `INSERT INTO sessions (key, channel, chat_id, created_at, updated_at) VALUES ($key, $channel, $chat_id, $at, $at)
-           ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at`,
-        )
-        .run({ key, channel: turn.channel ?? null, chat_id: turn.chatId ?? null, at: turn.at })
-      const insert = this.db.query(
-        `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, created_at)
-         VALUES ($key, $role, $content, $message, $input, $output, $at)`,
-      )
-      const last = turn.messages.length - 1
-      turn.messages.forEach((message, index) => {
-        const withUsage = index === last && message.role === 'assistant'
-        insert.run({
-          key,
-          role: message.role,
-          content: displayText(message),
-          message: JSON.stringify(message),
-          input: withUsage ? (turn.usage?.inputTokens ?? null) : null,
-          output: withUsage ? (turn.usage?.outputTokens ?? null) : null,
-          at: turn.at,
-        })
-      })
-      alongside?.()
-    }).immediate()
+    const last = turn.messages.length - 1
+    const rows = turn.messages.map((message, index): AppendRow => {
+      const withUsage = index === last && message.role === 'assistant'
+      return {
+        role: message.role,
+        content: displayText(message),
+        message: JSON.stringify(message),
+        input: withUsage ? (turn.usage?.inputTokens ?? null) : null,
+        output: withUsage ? (turn.usage?.outputTokens ?? null) : null,
+      }
+    })
+    this.appendTx(key, turn, rows, alongside)
+    const cached = this.cache.get(key)
+    if (cached) {
+      // As SQLite will give them back: parsed from the stored text.
+      for (const row of rows) cached.rows.push({ role: row.role, message: frozen(JSON.parse(row.message)) })
+      if (cached.rows.length > cached.window) cached.rows.splice(0, cached.rows.length - cached.window)
+    }
   }
+
+  private remember(key: string, history: CachedHistory) {
+    this.cache.delete(key)
+    this.cache.set(key, history)
+    if (this.cache.size > CACHED_SESSIONS) this.cache.delete(this.cache.keys().next().value!)
+  }
+}
+
+interface AppendRow {
+  role: string
+  content: string
+  message: string
+  input: number | null
+  output: number | null
+}
+
+/** Messages handed to the model code are shared between turns: none of them may be changed. */
+function frozen<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const item of Object.values(value)) frozen(item)
+    Object.freeze(value)
+  }
+  return value
 }
