@@ -1,9 +1,18 @@
 #!/usr/bin/env bun
-import { main } from './cli/main'
+import { VERSION } from './version'
 
 process.on('unhandledRejection', (reason) => {
   console.error('unhandled rejection:', reason)
 })
 
-const code = await main(process.argv.slice(2))
-process.exit(code)
+// `--version` is answered before the CLI (citty, the command tree) is loaded: it then costs what an empty
+// program costs. Same rule as main(): `--verbose` is ignored, and the flag must be the only argument.
+const argv = process.argv.slice(2)
+const args = argv.filter((a) => a !== '--verbose')
+if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  console.log(VERSION)
+  process.exit(0)
+}
+
+const { main } = await import('./cli/main')
+process.exit(await main(argv))

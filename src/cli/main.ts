@@ -28,6 +28,9 @@ async function resolveCommand(argv: string[]): Promise<{ command: CommandDef<any
   return { command, ...(parent ? { parent } : {}), rest: argv.slice(index) }
 }
 
+/** Whether the arguments run the gateway itself (`xopcbot gateway [flags]`): the one command that lives long. */
+const runsGateway = (args: string[]) => args[0] === 'gateway' && (args.length === 1 || args[1]!.startsWith('-'))
+
 /** Runs the CLI and resolves to the exit code. Errors are one sentence; stacks only with --verbose. */
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose')
@@ -47,6 +50,8 @@ export async function main(argv: string[]): Promise<number> {
       console.log((await renderUsage(root)) + '\n')
       return ExitCode.USAGE
     }
+    // Here, before the command's modules load and build their schemas.
+    if (!runsGateway(args)) (await import('./args')).parseEachSchemaOnce()
     const { command, rest } = await resolveCommand(args)
     if (command === root) throw new UsageError(`unknown command ${JSON.stringify(args[0])}`)
     if (!command.run) throw new UsageError(rest[0] ? `unknown command ${JSON.stringify(rest[0])}` : 'a sub-command is needed (see --help)')

@@ -2,6 +2,9 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { z } from 'zod'
 import { isTimeZone } from '../util/time-zone'
 import { IntFromText } from '../util/schemas'
+import { LINE_LEVELS } from '../logging/levels'
+
+export { LINE_LEVELS }
 
 /**
  * The whole configuration file (SPEC §3). Every object is strict: an unknown key is an error with its
@@ -12,8 +15,6 @@ import { IntFromText } from '../util/schemas'
 export const DEFAULT_PORT = 18790
 export const PROVIDER_PRESETS = ['openai', 'anthropic', 'openrouter', 'deepseek', 'groq', 'ollama', 'lmstudio'] as const
 export const TOOL_NAMES = ['time', 'cron', 'send_message'] as const
-/** The levels a log line can have, most severe first: the one list (the reader and the log filters use it too). */
-export const LINE_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 /** What `logging.level` may be: a line level, or `silent` for none. */
 export const LOG_LEVELS = ['silent', ...LINE_LEVELS] as const
 

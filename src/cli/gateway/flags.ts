@@ -1,15 +1,9 @@
 import { parseArgs, type ParsedArgs } from 'citty'
 import { z } from 'zod'
 import { UsageError } from '../../errors'
-import { configArg, HostFlag, parseFlags, PathFlag, PortFlag, serverArgs, TokenFlag } from '../args'
-
-/** The flags of `xopcbot gateway` (the foreground run). */
-export const gatewayArgs = {
-  ...serverArgs,
-  ...configArg,
-  force: { type: 'boolean', description: 'Stop the running gateway of this config and kill whatever listens on the port first' },
-  'service-marker': { type: 'string', description: 'Set by service entries that cannot set environment variables', valueHint: 'name' },
-} as const
+import { parseFlags, PathFlag } from '../args'
+import { HostFlag, PortFlag, TokenFlag } from '../server-flags'
+import { gatewayArgs } from './run-args'
 
 /**
  * The validated flags of `xopcbot gateway`. Also how `gateway restart` reads the arguments a running gateway

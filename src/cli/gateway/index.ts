@@ -1,6 +1,6 @@
 import { defineCommand } from 'citty'
 import { AppError, CliError, ExitCode, PERMANENT_EXIT_CODES } from '../../errors'
-import { gatewayArgs, gatewayFlags } from './flags'
+import { gatewayArgs } from './run-args'
 
 /** `xopcbot gateway`: runs the gateway in the foreground; its sub-commands manage it, one per file here. */
 export default defineCommand({
@@ -18,8 +18,10 @@ export default defineCommand({
     uninstall: () => import('./uninstall').then((m) => m.default),
   },
   async run({ args: parsed, rawArgs }) {
+    // Loaded here, not at the top: the management sub-commands should not pay for the server's modules, nor
+    // for the config schema that checks these flags.
+    const { gatewayFlags } = await import('./flags')
     const flags = gatewayFlags(rawArgs, parsed)
-    // Loaded here, not at the top: the management sub-commands should not pay for the server's modules.
     const [{ runGateway }, { startBanner }] = await Promise.all([import('../../lifecycle/run'), import('./banner')])
     try {
       return await runGateway({
@@ -30,7 +32,12 @@ export default defineCommand({
         serviceMarker: flags.serviceMarker,
         argv: ['gateway', ...rawArgs],
         print: (line) => console.log(line),
-        banner: (started) => startBanner(started, flags),
+        banner: (started) => {
+          // The executable starts with the JIT reluctant (build/build.ts), right for the run-once code of a
+          // command; from here on this is a server, which wants the normal JIT.
+          Bun.unsafe.setJITPolicy(1)
+          return startBanner(started, flags)
+        },
       })
     } catch (error) {
       throw underLaunchd(error, process.env.XOPCBOT_SERVICE_MARKER ?? flags.serviceMarker)

@@ -59,7 +59,8 @@ export default defineCommand({
     }
     const info = runningOrReport(target, `❌ Gateway is not running\nConfig: ${target.paths.configPath}\nStart it with: xopcbot gateway`)
     if (!info) return ExitCode.NOT_RUNNING
-    const health = await healthOf(info)
+    // Asked first, answered while the token is worked out (reading the config is most of this command's work).
+    const asked = healthOf(info)
     // The token is shown masked; a config whose gateway.auth cannot be read (a ${VAR} not set in this shell)
     // does not make the gateway any less running, so that is a warning, not a failure.
     let token: string | null = null
@@ -71,6 +72,7 @@ export default defineCommand({
       tokenProblem = error.message
       console.error(`⚠️ The token cannot be shown: ${error.message}`)
     }
+    const health = await asked
     const uptime = health.uptime ?? Math.floor((Date.now() - Date.parse(info.createdAt)) / 1000)
     const url = displayUrl(info.host, info.port)
     const channels = health.state === 'unreachable' ? 'the gateway does not answer' : await channelsOf(localUrl(info), token)
