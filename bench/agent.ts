@@ -1,91 +1,83 @@
 /**
- * Agent figures (npm run bench:agent), with the fake LLM answering at once:
- * the gateway's added latency per /api/agent turn (p50/p99, next to calling the fake directly), and turns
- * per second at 32 concurrent sessions.
+ * Agent figures (npm run bench:agent), the binary on a user's config (default agent settings, logging at info)
+ * with the fake LLM answering at once: what the gateway adds to a turn at p50/p99 (one request at a time, next
+ * to calling the fake directly), and turns per second at 32 connections with distinct sessions (wrk, its own
+ * process).
+ *   --quick    fewer requests, shorter load
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { startFakeLlm } from '../tests/fakes/llm'
-import { ensureBinary, freePort, printTable, waitHealthy } from './lib'
+import { aim, cpuMs, ensureBinary, fakeConfig, gatewayHome, int, mb, percentile, printTable, quick, rss, startGateway, stop, type Row } from './lib'
+import { AGENT_SCRIPT, wrk } from './wrk'
 
-const quick = process.argv.includes('--quick')
-const SEQUENTIAL = quick ? 200 : 1000
-const SECONDS = quick ? 3 : 8
-const CONCURRENT = 32
-
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
-}
+const SEQUENTIAL = quick ? 300 : 1000
+const SECONDS = quick ? 3 : 5
+const CONNECTIONS = 32
 
 const binary = ensureBinary()
 const fake = startFakeLlm()
 fake.fallback = () => ({ text: 'ok' })
-const home = mkdtempSync(join(tmpdir(), 'xopcbot-bench-agent-'))
-mkdirSync(join(home, '.xopcbot'))
-writeFileSync(
-  join(home, '.xopcbot', 'config.json'),
-  JSON.stringify({ agent: { model: 'fake/bench', concurrency: CONCURRENT, maxRetries: 0, historyLimit: 10 }, providers: { fake: { type: 'openai-compatible', baseURL: `${fake.url}/v1` } } }),
-)
-const port = await freePort()
-const gateway = Bun.spawn([binary, 'gateway', '--host', '127.0.0.1', '--port', String(port)], { env: { PATH: process.env.PATH ?? '', HOME: home }, stdout: 'ignore', stderr: 'ignore' })
-await waitHealthy(port)
-const url = `http://127.0.0.1:${port}`
+// The fake keeps every call; at thousands of turns a second that would grow without end.
+const trim = setInterval(() => (fake.calls.length = 0), 500)
+const home = gatewayHome('agent', fakeConfig(fake.url))
+const rows: Row[] = []
+let gateway: Awaited<ReturnType<typeof startGateway>> | undefined
 
-async function direct(i: number) {
-  const response = await fetch(`${fake.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'bench', messages: [{ role: 'system', content: 'x' }, { role: 'user', content: `hello ${i}` }] }),
-  })
-  await response.json()
+try {
+  gateway = await startGateway(binary, home)
+  const url = gateway.url
+  const direct = async (i: number) => {
+    const response = await fetch(`${fake.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'bench', messages: [{ role: 'system', content: 'x' }, { role: 'user', content: `hello ${i}` }] }),
+    })
+    await response.json()
+  }
+  const turn = async (session: string, i: number) => {
+    const response = await fetch(`${url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: `hello ${i}`, session }) })
+    const body = (await response.json()) as { status?: string }
+    if (response.status !== 200 || body.status !== 'ok') throw new Error(`/api/agent answered ${response.status}: ${JSON.stringify(body)}`)
+  }
+
+  // Warm both paths, then one request at a time, alternating, so both see the same moment of the machine.
+  for (let i = 0; i < 50; i++) {
+    await direct(i)
+    await turn(`warm-${i}`, i)
+  }
+  const directMs: number[] = []
+  const turnMs: number[] = []
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    let started = performance.now()
+    await direct(i)
+    directMs.push(performance.now() - started)
+    started = performance.now()
+    await turn(`seq-${i % 50}`, i)
+    turnMs.push(performance.now() - started)
+  }
+  const p = (values: number[]) => [percentile(values, 50), percentile(values, 99)] as const
+  const [d50, d99] = p(directMs)
+  const [t50, t99] = p(turnMs)
+  rows.push(['fake LLM called directly, p50 / p99', `${d50.toFixed(2)} / ${d99.toFixed(2)} ms`, `reference; ${SEQUENTIAL} sequential requests, alternating with the turns`])
+  rows.push(['/api/agent turn, p50 / p99', `${t50.toFixed(2)} / ${t99.toFixed(2)} ms`, 'stored in SQLite before the reply; 50 sessions, growing histories'])
+  rows.push(aim(['added by the gateway, p50 / p99', `${(t50 - d50).toFixed(2)} / ${(t99 - d99).toFixed(2)} ms`, `turn p50 ${t50.toFixed(2)} − fake LLM direct p50 ${d50.toFixed(2)} ms; aim ≤ 0.8 ms at p50`], t50 - d50 <= 0.8))
+
+  const cpuBefore = cpuMs(gateway.proc.pid)
+  const load = await wrk(url, { connections: CONNECTIONS, seconds: SECONDS, script: AGENT_SCRIPT })
+  const cpuPerTurn = (cpuMs(gateway.proc.pid) - cpuBefore) / load.requests
+  const errors = load.socketErrors + load.badResponses
+  rows.push(
+    aim(
+      [`/api/agent turns/s at ${CONNECTIONS} connections`, `${int(load.rps)} (${int(errors)} errors)`, `${load.sessions} sessions, no two turns in flight on one; ${SECONDS} s; p50 / p99 ${load.p50Ms.toFixed(1)} / ${load.p99Ms.toFixed(1)} ms; aim ≥ 2,000/s, 0 errors`],
+      load.rps >= 2000 && errors === 0,
+    ),
+  )
+  rows.push(['  … gateway CPU per turn under that load', `${cpuPerTurn.toFixed(2)} ms`, 'user + system time of the gateway process ÷ turns'])
+  rows.push(['RSS after the load, binary', mb(rss(gateway.proc.pid)), ''])
+} finally {
+  clearInterval(trim)
+  if (gateway) await stop(gateway.proc)
+  fake.stop()
 }
 
-async function turn(session: string, i: number) {
-  const response = await fetch(`${url}/api/agent`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: `hello ${i}`, session }) })
-  const body = (await response.json()) as { status?: string }
-  return response.status === 200 && body.status === 'ok'
-}
-
-// Warm both paths, then measure one request at a time, alternating, so both see the same machine.
-for (let i = 0; i < 50; i++) {
-  await direct(i)
-  await turn(`warm-${i}`, i)
-}
-const directMs: number[] = []
-const gatewayMs: number[] = []
-for (let i = 0; i < SEQUENTIAL; i++) {
-  let started = performance.now()
-  await direct(i)
-  directMs.push(performance.now() - started)
-  started = performance.now()
-  await turn(`seq-${i % 50}`, i)
-  gatewayMs.push(performance.now() - started)
-}
-
-let done = 0
-let failed = 0
-const until = performance.now() + SECONDS * 1000
-await Promise.all(
-  Array.from({ length: CONCURRENT }, async (_, worker) => {
-    for (let i = 0; performance.now() < until; i++) {
-      if (await turn(`load-${worker}`, i).catch(() => false)) done++
-      else failed++
-    }
-  }),
-)
-
-gateway.kill('SIGTERM')
-await gateway.exited
-fake.stop()
-rmSync(home, { recursive: true, force: true })
-
-const p50 = percentile(gatewayMs, 50) - percentile(directMs, 50)
-const p99 = percentile(gatewayMs, 99) - percentile(directMs, 99)
-printTable('xopcbot agent figures (fake LLM answering at once)', [
-  ['fake LLM called directly, p50 / p99', `${percentile(directMs, 50).toFixed(2)} / ${percentile(directMs, 99).toFixed(2)} ms`, `${SEQUENTIAL} sequential requests`],
-  ['/api/agent turn, p50 / p99', `${percentile(gatewayMs, 50).toFixed(2)} / ${percentile(gatewayMs, 99).toFixed(2)} ms`, 'stored in SQLite before the reply'],
-  ['added by the gateway, p50 / p99', `${p50.toFixed(2)} / ${p99.toFixed(2)} ms`, 'aim ≤ 2 ms at p50'],
-  [`turns/s at ${CONCURRENT} concurrent sessions`, `${(done / SECONDS).toFixed(0)} (${failed} errors)`, 'aim ≥ 2000/s, 0 errors'],
-])
+printTable('xopcbot agent figures (fake LLM answering at once)', rows)
+process.exit(0)
