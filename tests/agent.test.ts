@@ -185,7 +185,7 @@ describe('sessions API and bad input', () => {
   test('list (newest first, limit/offset/channel, total), get in order, delete', async () => {
     const s = setup()
     for (const key of ['a', 'b', 'c']) await postAgent(s.app, { message: `hello ${key}`, session: key })
-    s.store.appendTurn('telegram:42', { channel: 'telegram', chatId: '42', messages: [{ role: 'user', content: 'from telegram' }], at: new Date(Date.now() + 1000).toISOString() })
+    await s.store.appendTurn('telegram:42', { channel: 'telegram', chatId: '42', messages: [{ role: 'user', content: 'from telegram' }], at: new Date(Date.now() + 1000).toISOString() })
     const all = await json(await get(s, '/api/sessions'))
     expect(all.total).toBe(4)
     expect(all.sessions.map((x: any) => x.key)).toEqual(['telegram:42', 'c', 'b', 'a'])

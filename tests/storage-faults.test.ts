@@ -196,7 +196,8 @@ describe('the inbound queue after a storage fault', () => {
       expect(w.queue.get(id)!.state).toBe('processing')
       locker.run('ROLLBACK')
       w.clock.advance(w.clock.pending[0]!)
-      expect(w.queue.get(id)!.state).toBe('delivered')
+      // The outcome is written in the next group commit.
+      await waitFor(() => w.queue.get(id)!.state === 'delivered', { what: 'the outcome to be written' })
       expect(deliveries).toEqual(['echo: once'])
       expect(w.clock.pending).toEqual([])
       locker.close()

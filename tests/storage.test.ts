@@ -163,11 +163,11 @@ describe('session history kept in memory', () => {
     { role: 'assistant', content: `answer ${i}` },
   ]
 
-  test('reads as SQLite does, for every window, after every turn; a deleted or failed turn leaves no trace', () => {
+  test('reads as SQLite does, for every window, after every turn; a deleted or failed turn leaves no trace', async () => {
     const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'xopcbot-db-')), 'xopcbot.db'))
     const warm = new SessionStore(db)
     for (let i = 0; i < 12; i++) {
-      warm.appendTurn('s', { messages: turn(i, i % 3 === 0), at: new Date(i * 1000).toISOString() })
+      await warm.appendTurn('s', { messages: turn(i, i % 3 === 0), at: new Date(i * 1000).toISOString() })
       for (const limit of [1, 2, 3, 5, 8, 50]) {
         // A store that has never read this session reads SQLite; the warm one answers from memory.
         expect(warm.history('s', limit)).toEqual(new SessionStore(db).history('s', limit))
@@ -175,12 +175,12 @@ describe('session history kept in memory', () => {
     }
     expect(warm.history('s', 4).map((m) => m.content)).toEqual(['question 10', 'answer 10', 'question 11', 'answer 11'])
     // The window never starts inside a turn: the last three rows of a tool turn start with its tool call.
-    warm.appendTurn('s', { messages: turn(12, true), at: 'now' })
+    await warm.appendTurn('s', { messages: turn(12, true), at: 'now' })
     expect(warm.history('s', 3)).toEqual([])
     expect(warm.history('s', 4).map((m) => m.role)).toEqual(['user', 'assistant', 'tool', 'assistant'])
 
     // A turn whose transaction fails is neither stored nor remembered.
-    expect(() => warm.appendTurn('s', { messages: turn(99), at: 'now' }, () => { throw new Error('storage refused') })).toThrow('storage refused')
+    await expect(warm.appendTurn('s', { messages: turn(99), at: 'now' }, () => { throw new Error('storage refused') })).rejects.toThrow('storage refused')
     expect(warm.history('s', 50)).toEqual(new SessionStore(db).history('s', 50))
     expect(JSON.stringify(warm.history('s', 50))).not.toContain('question 99')
 

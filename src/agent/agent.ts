@@ -138,7 +138,7 @@ export class Agent {
         throw new AppError('AGENT_ERROR', `the model was still calling tools after agent.maxSteps (${agent.maxSteps}) steps; no answer was produced`)
       }
       try {
-        this.deps.store.appendTurn(request.session, {
+        await this.deps.store.appendTurn(request.session, {
           channel: request.channel ?? null,
           chatId: request.chatId ?? null,
           messages: [userMessage, ...responseMessages],

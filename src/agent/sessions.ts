@@ -1,6 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import type { ModelMessage } from 'ai'
 import { z } from 'zod'
+import { groupCommitOf } from '../storage/group-commit'
 
 /**
  * A session key a client names (SPEC §6): the `session` of /api/agent, X-Xopcbot-Session, a cron job's
@@ -86,7 +87,8 @@ const CACHED_SESSIONS = 512
  */
 export class SessionStore {
   private readonly cache = new Map<string, CachedHistory>()
-  private readonly appendTx: (key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => void
+  /** a turn's rows, written in the caller's transaction */
+  private readonly append: (key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => void
 
   constructor(private readonly db: Database) {
     const upsertSession = db.query(
@@ -97,12 +99,11 @@ export class SessionStore {
       `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, created_at)
        VALUES ($key, $role, $content, $message, $input, $output, $at)`,
     )
-    const append = db.transaction((key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => {
+    this.append = (key, turn, rows, alongside) => {
       upsertSession.run({ key, channel: turn.channel ?? null, chat_id: turn.chatId ?? null, at: turn.at })
       for (const row of rows) insertMessage.run({ key, ...row, at: turn.at })
       alongside?.()
-    })
-    this.appendTx = append.immediate
+    }
   }
 
   list({ limit, offset, channel }: { limit: number; offset: number; channel?: string | undefined }): { sessions: SessionSummary[]; total: number } {
@@ -168,10 +169,12 @@ export class SessionStore {
   }
 
   /**
-   * Writes a whole turn in one transaction: either all of its messages are stored, or none. `alongside`
-   * runs inside the same transaction (the inbound queue stores the reply with the history it belongs to).
+   * Writes a whole turn in one transaction — either all of its messages are stored, or none — and resolves once
+   * it is committed. Turns that end while the event loop turns share that transaction (storage/group-commit.ts),
+   * each in a savepoint of its own. `alongside` runs inside it (the inbound queue stores the reply with the
+   * history it belongs to).
    */
-  appendTurn(key: string, turn: TurnRecord, alongside?: () => void) {
+  async appendTurn(key: string, turn: TurnRecord, alongside?: () => void): Promise<void> {
     const last = turn.messages.length - 1
     const rows = turn.messages.map((message, index): AppendRow => {
       const withUsage = index === last && message.role === 'assistant'
@@ -183,7 +186,7 @@ export class SessionStore {
         output: withUsage ? (turn.usage?.outputTokens ?? null) : null,
       }
     })
-    this.appendTx(key, turn, rows, alongside)
+    await groupCommitOf(this.db).run(() => this.append(key, turn, rows, alongside))
     const cached = this.cache.get(key)
     if (cached) {
       // As SQLite will give them back: parsed from the stored text.

@@ -1,6 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import { randomBytes } from 'node:crypto'
 import type { Incoming, Intake } from '../channels/channel'
+import { groupCommitOf } from '../storage/group-commit'
 import { FINAL, IdRow, MESSAGE_COLUMNS, MessageRow, parseRow, PendingRow, shownState, StateCount, view, type InboundMessage, type MessageState, type StoredState } from './records'
 
 /**
@@ -23,6 +24,8 @@ export interface Accepted {
  * here before it is acknowledged, and read back as it moves queued → processing → delivered | failed. What
  * moves it is the worker (./worker.ts), which listens for what is accepted; clients wait here for the outcome.
  */
+type StateFields = { reply?: string; error?: string; delivered_id?: string }
+
 export class InboundQueue implements Intake {
   private readonly waiters = new Map<string, Set<(message: InboundMessage) => void>>()
   private readonly listeners: ((accepted: Accepted[]) => void)[] = []
@@ -41,38 +44,36 @@ export class InboundQueue implements Intake {
   }
 
   /**
-   * Stores one message and resolves to its id once it is committed. Group commit: the messages accepted
-   * while the event loop turns are stored together in one transaction, so a burst of clients pays one
-   * commit instead of one each, and every one of them is still answered only after its message is stored.
-   * When the transaction fails, every message of the group is refused (nothing of it was stored).
+   * Stores one message and resolves to its id once it is committed. The messages accepted while the event loop
+   * turns are stored in one transaction (storage/group-commit.ts): a burst of clients pays one commit, and each
+   * is still answered only after its message is stored.
    */
-  accept(message: Incoming, source: string): Promise<string> {
-    return new Promise((resolve, reject) => {
-      if (this.group.push({ message, source, resolve, reject }) === 1) setImmediate(this.commitGroup)
-    })
-  }
-
-  private group: { message: Incoming; source: string; resolve: (id: string) => void; reject: (error: unknown) => void }[] = []
-
-  private readonly commitGroup = () => {
-    const group = this.group
-    this.group = []
-    let ids: string[]
-    try {
-      ids = this.store(group)
-    } catch (error) {
-      for (const entry of group) entry.reject(error)
-      return
-    }
-    group.forEach((entry, index) => entry.resolve(ids[index]!))
+  async accept(message: Incoming, source: string): Promise<string> {
+    const { ids, fresh } = await groupCommitOf(this.deps.db).run(() => this.insert([{ message, source }]))
+    this.announce(fresh)
+    return ids[0]!
   }
 
   /** Stores several messages (and runs `alongside`, e.g. a Telegram offset) in one transaction. */
   acceptAll(messages: Incoming[], source: string, alongside?: () => void): string[] {
-    return this.store(messages.map((message) => ({ message, source })), alongside)
+    const { ids, fresh } = this.deps.db
+      .transaction(() => {
+        const stored = this.insert(messages.map((message) => ({ message, source })))
+        alongside?.()
+        return stored
+      })
+      .immediate()
+    this.announce(fresh)
+    return ids
   }
 
-  private store(entries: { message: Incoming; source: string }[], alongside?: () => void): string[] {
+  /** Tells the listeners (the worker) what was stored for the first time, once it is committed. */
+  private announce(fresh: Accepted[]) {
+    if (fresh.length) for (const listener of this.listeners) listener(fresh)
+  }
+
+  /** Inserts messages (in the caller's transaction); an external id seen before gives the stored message's id. */
+  private insert(entries: { message: Incoming; source: string }[]): { ids: string[]; fresh: Accepted[] } {
     const db = this.deps.db
     const now = new Date().toISOString()
     const ids: string[] = []
@@ -82,22 +83,18 @@ export class InboundQueue implements Intake {
        VALUES ($id, $channel, $chat_id, $content, $sender, $source, $external_id, 'queued', $now, $now)
        ON CONFLICT (channel, external_id) DO NOTHING`,
     )
-    db.transaction(() => {
-      for (const { message, source } of entries) {
-        const id = messageId()
-        const result = insert.run({ id, channel: message.channel, chat_id: message.chatId, content: message.content, sender: message.sender ?? null, source, external_id: message.externalId ?? null, now })
-        if (result.changes > 0) {
-          ids.push(id)
-          fresh.push({ id, chat: `${message.channel}:${message.chatId}` })
-        } else {
-          const existing = db.query('SELECT id FROM inbound_messages WHERE channel = $channel AND external_id = $external_id').get({ channel: message.channel, external_id: message.externalId ?? null })
-          ids.push(parseRow(IdRow, existing).id)
-        }
+    for (const { message, source } of entries) {
+      const id = messageId()
+      const result = insert.run({ id, channel: message.channel, chat_id: message.chatId, content: message.content, sender: message.sender ?? null, source, external_id: message.externalId ?? null, now })
+      if (result.changes > 0) {
+        ids.push(id)
+        fresh.push({ id, chat: `${message.channel}:${message.chatId}` })
+      } else {
+        const existing = db.query('SELECT id FROM inbound_messages WHERE channel = $channel AND external_id = $external_id').get({ channel: message.channel, external_id: message.externalId ?? null })
+        ids.push(parseRow(IdRow, existing).id)
       }
-      alongside?.()
-    }).immediate()
-    if (fresh.length) for (const listener of this.listeners) listener(fresh)
-    return ids
+    }
+    return { ids, fresh }
   }
 
   get(id: string): InboundMessage | null {
@@ -148,10 +145,24 @@ export class InboundQueue implements Intake {
   }
 
   /** Moves a message on; one that reaches delivered or failed answers those waiting for it. */
-  setState(id: string, state: StoredState, fields: { reply?: string; error?: string; delivered_id?: string } = {}) {
+  setState(id: string, state: StoredState, fields: StateFields = {}) {
+    this.updateState(id, state, fields)
+    this.answerWaiters(id, state)
+  }
+
+  /** As setState, in the next group commit (storage/group-commit.ts); resolves once it is stored. */
+  async setStateSoon(id: string, state: StoredState, fields: StateFields = {}): Promise<void> {
+    await groupCommitOf(this.deps.db).run(() => this.updateState(id, state, fields))
+    this.answerWaiters(id, state)
+  }
+
+  private updateState(id: string, state: StoredState, fields: StateFields) {
     this.deps.db
       .query('UPDATE inbound_messages SET state = $state, reply = COALESCE($reply, reply), error = $error, delivered_id = COALESCE($delivered_id, delivered_id), updated_at = $now WHERE id = $id')
       .run({ id, state, reply: fields.reply ?? null, error: fields.error === undefined ? null : (this.deps.redact?.(fields.error) ?? fields.error), delivered_id: fields.delivered_id ?? null, now: new Date().toISOString() })
+  }
+
+  private answerWaiters(id: string, state: StoredState) {
     const waiting = FINAL.has(state) ? this.waiters.get(id) : undefined
     if (waiting) {
       const message = this.get(id)!

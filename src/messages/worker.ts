@@ -129,11 +129,11 @@ export class MessageWorker {
       if (!row || FINAL.has(row.state) || row.state === 'delivering') return
       const sender = this.deps.sender(row.channel)
       if (!sender) {
-        this.settle(id, { state: 'failed', error: `channel "${row.channel}" is not configured or not enabled any more` })
+        await this.settle(id, { state: 'failed', error: `channel "${row.channel}" is not configured or not enabled any more` })
         return
       }
       if (row.reply === null) {
-        this.queue.setState(id, 'processing')
+        await this.queue.setStateSoon(id, 'processing')
         try {
           await this.deps.agent.turn({
             session: `${row.channel}:${row.chat_id}`,
@@ -144,13 +144,13 @@ export class MessageWorker {
           })
         } catch (error) {
           if (storageFaultOf(error)) throw error
-          this.settle(id, { state: 'failed', error: (error as Error).message })
+          await this.settle(id, { state: 'failed', error: (error as Error).message })
           return
         }
         row = this.queue.row(id)!
       }
       if (this.stopping) return
-      this.queue.setState(id, 'delivering')
+      await this.queue.setStateSoon(id, 'delivering')
       // From here on the reply may reach the chat: whatever happens, it is not sent again.
       handedOver = true
       this.faults.delete(id)
@@ -161,10 +161,10 @@ export class MessageWorker {
         this.log.error('delivery failed', { id, channel: row.channel, chatId: row.chat_id, err: error })
         outcome = { state: 'failed', error: `delivery failed: ${(error as Error).message}` }
       }
-      this.settle(id, outcome)
+      await this.settle(id, outcome)
     } catch (error) {
       const code = storageFaultOf(error)
-      if (code && !handedOver) this.retryLater(id, chat, code, error as Error)
+      if (code && !handedOver) await this.retryLater(id, chat, code, error as Error)
       else this.log.error('processing a message failed', { id, err: error })
     } finally {
       this.active--
@@ -172,12 +172,12 @@ export class MessageWorker {
   }
 
   /** A storage fault before the reply was handed over: the chat waits, then this message is tried again — or, after the last attempt, fails. */
-  private retryLater(id: string, chat: string, code: string, error: Error) {
+  private async retryLater(id: string, chat: string, code: string, error: Error) {
     const attempt = (this.faults.get(id) ?? 0) + 1
     if (attempt >= this.policy.attempts) {
       this.faults.delete(id)
       this.log.error('giving up on a message: the database could not be written', { id, code, attempts: attempt, reason: error.message })
-      this.settle(id, { state: 'failed', error: `not answered: the database could not be written in ${attempt} attempts (${code}: ${error.message}); nothing was sent to the chat, send the message again` })
+      await this.settle(id, { state: 'failed', error: `not answered: the database could not be written in ${attempt} attempts (${code}: ${error.message}); nothing was sent to the chat, send the message again` })
       return
     }
     this.faults.set(id, attempt)
@@ -195,11 +195,11 @@ export class MessageWorker {
   }
 
   /** Records how a message ended; when storage refuses, the outcome is kept and written again later. */
-  private settle(id: string, outcome: Outcome) {
+  private async settle(id: string, outcome: Outcome) {
     this.faults.delete(id)
     try {
-      if (outcome.state === 'delivered') this.queue.setState(id, 'delivered', { delivered_id: outcome.delivered_id })
-      else this.queue.setState(id, 'failed', { error: outcome.error })
+      if (outcome.state === 'delivered') await this.queue.setStateSoon(id, 'delivered', { delivered_id: outcome.delivered_id })
+      else await this.queue.setStateSoon(id, 'failed', { error: outcome.error })
       this.unwritten.delete(id)
     } catch (error) {
       const code = storageFaultOf(error)
@@ -220,6 +220,9 @@ export class MessageWorker {
 
   private rewrite(id: string) {
     const entry = this.unwritten.get(id)
-    if (entry) this.settle(id, entry.outcome)
+    if (!entry) return
+    // Counted as work in progress: a stop waits for the write (idle()) before the database closes.
+    this.active++
+    void this.settle(id, entry.outcome).finally(() => this.active--)
   }
 }
