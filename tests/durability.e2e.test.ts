@@ -33,10 +33,11 @@ describe('nothing accepted is lost', () => {
     let gateway = await w.start()
     const accepted = new Map<string, string>() // message_id → content
     let next = 0
-    const sendSome = async (stop: () => boolean) => {
+    // Until `stop()` (the kill rounds: until the gateway is gone, whatever the count) or until 500 are accepted.
+    const sendSome = async (stop: () => boolean, upTo = Infinity) => {
       await Promise.all(
         Array.from({ length: 20 }, async () => {
-          while (accepted.size < 500 && !stop()) {
+          while (accepted.size < upTo && !stop()) {
             const content = `m-${next++}`
             const response = await postJson(`${gateway.url}/api/message`, { channel: 'telegram', chat_id: String(next % 7), content }).catch(() => null)
             if (response?.status === 202) accepted.set((await json(response)).message_id, content)
@@ -53,7 +54,7 @@ describe('nothing accepted is lost', () => {
       await killer
       gateway = await w.start()
     }
-    await sendSome(() => false)
+    await sendSome(() => false, 500)
     expect(accepted.size).toBeGreaterThanOrEqual(500)
 
     const final = await waitFor(

@@ -77,6 +77,19 @@ describe('group commit', () => {
     expect(committed()).toEqual(['before'])
   })
 
+  test('afterCommit runs right after the commit, before any caller continues; an asynchronous write is refused', async () => {
+    const { group, committed, insert, db } = setup()
+    const seen: string[] = []
+    const first = group.run(insert('a'), () => seen.push(`after a: ${committed().join(',')}`)).then(() => seen.push('caller a'))
+    const second = group.run(insert('b'), () => seen.push(`after b: ${committed().join(',')}`)).then(() => seen.push('caller b'))
+    await Promise.all([first, second])
+    expect(seen).toEqual(['after a: a,b', 'after b: a,b', 'caller a', 'caller b'])
+    const asynchronous = (async () => db.run("INSERT INTO notes (text) VALUES ('late')")) as () => never
+    await expect(group.run(asynchronous)).rejects.toThrow('a group-commit write must be synchronous')
+    await group.run(insert('c'))
+    expect(committed()).toEqual(['a', 'b', 'c'])
+  })
+
   test('a write lock held elsewhere: every caller gets SQLITE_BUSY, and the next group works once it is released', async () => {
     const { group, committed, insert, db, other } = setup()
     db.run('PRAGMA busy_timeout = 0')

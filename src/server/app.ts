@@ -85,13 +85,16 @@ export function createApp(deps: AppDeps) {
     // Health probes (supervisors, `status`, load balancers) would drown the log: they are debug lines.
     const probe = status === 200 && path === '/health'
     if (probe && !logProbes) return
-    ;(probe ? httpLog.debug : httpLog.info)(`${request.method} ${path} ${status}`, {
-      requestId: id,
-      method: request.method,
-      path,
-      status,
-      ms: Math.round((performance.now() - start) * 100) / 100,
-    })
+    // The request was answered: a failing log must not turn its answer into a bare 500.
+    try {
+      ;(probe ? httpLog.debug : httpLog.info)(`${request.method} ${path} ${status}`, {
+        requestId: id,
+        method: request.method,
+        path,
+        status,
+        ms: Math.round((performance.now() - start) * 100) / 100,
+      })
+    } catch {}
   }
 
   async function handle(request: Request): Promise<Response> {

@@ -4,11 +4,14 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length')
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit)
+  // Only one plain number counts: Bun joins repeated headers ("10, 10"), which must not pass as "no limit known".
+  const length = declared !== null && /^\d{1,15}$/.test(declared) ? Number(declared) : null
+  if (length !== null && length > limit) throw tooLarge(limit)
   if (!request.body) return new Uint8Array()
-  // With a Content-Length the server never hands over more than it declares: read it whole, natively
-  // (a JavaScript stream reader costs more than the rest of a small request).
-  if (declared !== null) {
+  // With one Content-Length the server never hands over more than it declares: read it whole, natively
+  // (a JavaScript stream reader costs more than the rest of a small request). Anything else is counted as it
+  // is read, and the read stops just past the limit.
+  if (length !== null) {
     const bytes = await request.bytes()
     if (bytes.byteLength > limit) throw tooLarge(limit)
     return bytes

@@ -14,6 +14,8 @@ import { AppError } from '../errors'
 /** A DNS name or IPv4 address, or an IPv6 literal in brackets; optional port. No userinfo, no spaces. */
 const AUTHORITY = /^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::(\d{1,5}))?$/
 
+const PLAIN_LENGTH = /^\d{1,15}$/
+
 /** Why a request cannot be served, or null when it may go on. */
 export function refusalOf(request: Request): string | null {
   const host = request.headers.get('host')
@@ -23,6 +25,10 @@ export function refusalOf(request: Request): string | null {
   }
   // Only a request built in this process (app.handle) has an absolute URL and no Host: Bun refuses an
   // HTTP/1.1 request without Host itself, and gives an HTTP/1.0 one a relative URL.
+  // Bun joins a repeated Content-Length ("10, 10"): the body's framing is ambiguous, and a body parser that
+  // did not see one number could not hold it to the size limit before reading it.
+  const length = request.headers.get('content-length')
+  if (length !== null && !PLAIN_LENGTH.test(length)) return 'the Content-Length header must be one whole number'
   if (host === null) return null
   // Nearly every request names the same host as the one before: it was checked then.
   if (host === lastValidHost) return null

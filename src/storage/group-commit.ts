@@ -2,9 +2,12 @@ import type { Database } from 'bun:sqlite'
 
 interface Pending {
   write: () => unknown
+  afterCommit: ((value: any) => void) | undefined
   resolve: (value: any) => void
   reject: (error: unknown) => void
 }
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
 
 /**
  * Group commit: the writes that callers ask for while the event loop turns are run together in one
@@ -16,64 +19,76 @@ interface Pending {
  * agent and the accepts of a busy gateway write a few rows each, many times a second, and share one.
  *
  * Each write runs in a savepoint of its own: one that throws is rolled back alone and rejects its caller; the
- * others go on. When the transaction itself cannot begin or commit (a full disk, a lock held elsewhere),
- * nothing of the group is stored and every caller gets that error.
+ * others go on. When the transaction itself cannot begin or commit (a full disk, a lock held elsewhere), or
+ * SQLite rolls it back by itself, nothing of the group is stored and every caller gets that error. Every
+ * promise settles, whatever happens.
  */
 export class GroupCommit {
   private pending: Pending[] = []
 
   constructor(private readonly db: Database) {}
 
-  /** Runs `write` in the next group transaction; resolves with its result once that has committed. */
-  run<T>(write: () => T): Promise<T> {
+  /**
+   * Runs `write` (synchronous: it must not await) in the next group transaction; resolves with its result once
+   * that has committed. `afterCommit` runs right after the COMMIT, before any other code: for in-memory state
+   * that must change together with the database (nothing can read in between).
+   */
+  run<T>(write: () => T extends PromiseLike<unknown> ? never : T, afterCommit?: (value: T) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.pending.push({ write, resolve, reject }) === 1) setImmediate(this.commit)
+      if (this.pending.push({ write, afterCommit, resolve, reject }) === 1) setImmediate(this.commit)
     })
   }
 
   private readonly commit = () => {
     const group = this.pending
     this.pending = []
-    const db = this.db
-    const failAll = (error: unknown) => {
-      for (const { reject } of group) reject(error)
-    }
+    let outcomes: Outcome[]
     try {
-      db.run('BEGIN IMMEDIATE')
+      outcomes = this.runGroup(group)
     } catch (error) {
-      return failAll(error)
+      rollBack(this.db)
+      for (const { reject } of group) reject(error)
+      return
     }
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = []
+    group.forEach(({ afterCommit, resolve, reject }, index) => {
+      const outcome = outcomes[index]!
+      if (!outcome.ok) return reject(outcome.error)
+      try {
+        afterCommit?.(outcome.value)
+      } catch {}
+      resolve(outcome.value)
+    })
+  }
+
+  /** The group's transaction; throws (nothing of the group stored) when the group as a whole fails. */
+  private runGroup(group: Pending[]): Outcome[] {
+    const db = this.db
+    db.run('BEGIN IMMEDIATE')
+    const outcomes: Outcome[] = []
     for (const { write } of group) {
       db.run('SAVEPOINT group_write')
+      let outcome: Outcome
       try {
-        outcomes.push({ ok: true, value: write() })
-        db.run('RELEASE group_write')
-      } catch (error) {
-        // A full disk, an I/O error or a lost lock makes SQLite roll the whole transaction back by itself:
-        // then nothing of the group is stored, and no later write may run outside a transaction.
-        if (!db.inTransaction) return failAll(error)
-        try {
-          db.run('ROLLBACK TO group_write')
-          db.run('RELEASE group_write')
-        } catch (rollbackError) {
-          rollBack(db)
-          return failAll(rollbackError)
+        const value = write()
+        if (value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function') {
+          throw new TypeError('a group-commit write must be synchronous')
         }
-        outcomes.push({ ok: false, error })
+        outcome = { ok: true, value }
+      } catch (error) {
+        outcome = { ok: false, error }
       }
+      // A full disk, an I/O error or a lost lock makes SQLite roll the whole transaction back by itself: then
+      // nothing of the group is stored, and no later write may run outside a transaction.
+      if (!db.inTransaction) throw outcome.ok ? new Error('the transaction ended during a write') : outcome.error
+      if (outcome.ok) db.run('RELEASE group_write')
+      else {
+        db.run('ROLLBACK TO group_write')
+        db.run('RELEASE group_write')
+      }
+      outcomes.push(outcome)
     }
-    try {
-      db.run('COMMIT')
-    } catch (error) {
-      rollBack(db)
-      return failAll(error)
-    }
-    group.forEach(({ resolve, reject }, index) => {
-      const outcome = outcomes[index]!
-      if (outcome.ok) resolve(outcome.value)
-      else reject(outcome.error)
-    })
+    db.run('COMMIT')
+    return outcomes
   }
 }
 

@@ -187,6 +187,21 @@ describe('the request gate, at the socket', () => {
     expect(sent).toBeGreaterThan(500)
   }, 240_000)
 
+  test('a Content-Length sent twice is refused before any body is read: 400, Connection: close', async () => {
+    const port = Number(new URL(gateway.url).port)
+    for (const [path, auth] of [
+      ['/api/webhook/anything', ''],
+      ['/api/agent', `Authorization: Bearer ${TOKEN}\r\n`],
+    ] as const) {
+      // Only the head is sent: a gateway that waited for the declared body would never answer.
+      const head = `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${auth}Content-Type: application/json\r\nContent-Length: 10000000\r\nContent-Length: 10000000\r\n\r\n{"a":`
+      const { responses } = await rawExchange(port, head, { timeoutMs: 5000 })
+      expect(responses[0]?.status, path).toBe(400)
+      expect(JSON.parse(responses[0]!.body).error, path).toEqual({ code: 'INVALID_REQUEST', message: 'malformed request: the Content-Length header must be one whole number' })
+      expect(responses[0]!.headers.connection, path).toBe('close')
+    }
+  })
+
   test('the gateway is still healthy and its log shows no unexpected error', async () => {
     const health = await fetch(`${gateway.url}/health`)
     expect(health.status).toBe(200)
