@@ -21,11 +21,11 @@ describe('the agent in a running gateway', () => {
     try {
       const reply = await post(first.url, { message: 'What is 2+2?' })
       expect(reply.status).toBe(200)
-      expect(await reply.json()).toEqual({ status: 'ok', reply: 'echo: What is 2+2?', session: 'default' })
+      expect(await reply.json()).toEqual({ status: 'ok', reply: 'echo: What is 2+2?', session: 'default', model: 'fake/echo-1' })
       const streamed = await post(first.url, { message: 'and streamed', stream: true })
       expect(streamed.headers.get('x-request-id')).toMatch(/[0-9a-f-]{36}/)
       const events = await readEvents(streamed)
-      expect(events.at(-1)).toEqual({ event: 'done', data: { reply: 'echo: and streamed', session: 'default' } })
+      expect(events.at(-1)).toEqual({ event: 'done', data: { reply: 'echo: and streamed', session: 'default', model: 'fake/echo-1' } })
     } finally {
       expect(await first.stop()).toBe(0)
     }
@@ -51,7 +51,7 @@ describe('the agent in a running gateway', () => {
       }
     })
     expect(signalled).toBe(true)
-    expect(events.at(-1)).toEqual({ event: 'done', data: { reply: 'a slow and steady answer', session: 'slow' } })
+    expect(events.at(-1)).toEqual({ event: 'done', data: { reply: 'a slow and steady answer', session: 'slow', model: 'fake/echo-1' } })
     expect(await gateway.proc.exited).toBe(0)
     await waitFor(() => gateway.output().includes('gateway stopped'), { what: 'the stop' })
   })

@@ -23,7 +23,7 @@ for (const protocol of ['openai', 'anthropic'] as const) {
       s.fake.queue.push({ text: 'Hi! How can I help?' }, { text: 'You said hello before.' })
       const first = await postAgent(s.app, { message: 'Hello', session: 'chat-1' })
       expect(first.status).toBe(200)
-      expect(await json(first)).toEqual({ status: 'ok', reply: 'Hi! How can I help?', session: 'chat-1' })
+      expect(await json(first)).toEqual({ status: 'ok', reply: 'Hi! How can I help?', session: 'chat-1', model: protocol === 'openai' ? 'openai/gpt-test' : 'anthropic/claude-test' })
       const second = await postAgent(s.app, { message: 'What did I say?', session: 'chat-1' })
       expect((await json(second)).reply).toBe('You said hello before.')
       const sent = JSON.stringify(s.fake.calls[1]!.body.messages)
@@ -63,7 +63,7 @@ for (const protocol of ['openai', 'anthropic'] as const) {
       expect(deltas.length).toBeGreaterThan(2)
       const done = events.at(-1)!
       expect(done.event).toBe('done')
-      expect(done.data).toEqual({ reply: 'one two three four five', session: 'default' })
+      expect(done.data).toEqual({ reply: 'one two three four five', session: 'default', model: protocol === 'openai' ? 'openai/gpt-test' : 'anthropic/claude-test' })
       expect(deltas.join('')).toBe(done.data.reply)
     })
   })

@@ -32,7 +32,7 @@ describe('config schema', () => {
     const config = Config.parse({})
     expect(config.gateway).toEqual({ host: '0.0.0.0', port: 18790, auth: { token: null }, cors: { origins: [] }, maxBodyBytes: 1048576, shutdownTimeoutMs: 5000 })
     expect(config.agent.model).toBe('openai/gpt-4o-mini')
-    expect(config.agent.tools).toEqual(['time', 'cron', 'send_message'])
+    expect(config.agent.tools).toEqual(['time', 'cron', 'send_message', 'web_fetch'])
     expect(config.logging).toEqual({ level: 'info', file: null, maxFileBytes: 10485760, maxFiles: 5 })
     expect(config.cron.timezone).toBe('UTC')
   })

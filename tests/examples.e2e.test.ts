@@ -53,7 +53,7 @@ describe('README examples', () => {
     expect(result.stderr).toBe('')
     const [sent, chat] = JSON.parse(result.stdout)
     expect(sent).toEqual({ status: 'ok', message_id: expect.stringMatching(/^msg_/) })
-    expect(chat).toEqual({ status: 'ok', reply: 'echo: What is 2+2?', session: 'default' })
+    expect(chat).toEqual({ status: 'ok', reply: 'echo: What is 2+2?', session: 'default', model: 'fake/echo' })
     await waitFor(() => world.telegram.sent.find((m) => m.chat_id === '2024' && m.text === 'echo: Hello from JS'), { what: 'the delivery' })
   })
 
@@ -64,7 +64,7 @@ describe('README examples', () => {
     expect(result.stderr).toBe('')
     const [sent, chat] = JSON.parse(result.stdout)
     expect(sent).toEqual({ status: 'ok', message_id: expect.stringMatching(/^msg_/) })
-    expect(chat).toEqual({ status: 'ok', reply: 'echo: hi from python', session: 'default' })
+    expect(chat).toEqual({ status: 'ok', reply: 'echo: hi from python', session: 'default', model: 'fake/echo' })
   })
 
   test('curl: health, agent and message, as in the README', async () => {

@@ -1,13 +1,14 @@
-import type { LanguageModel, ModelMessage, ToolSet } from 'ai'
+import type { ModelMessage, ToolSet } from 'ai'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { storageFaultOf } from '../storage/faults'
 import { serialByKey } from '../util/serial'
-import { createLanguageModel, resolveModel, type ResolvedModel } from './providers'
+import { isProviderFailure, ModelChain, type ModelReport, type ModelSlot } from './models'
+import { resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
-import { timeTool, toolSet, type AgentTool } from './tools'
+import { mcpToolSet, timeTool, toolSet, type AgentTool, type McpTools } from './tools'
 
 export interface TurnRequest {
   session: string
@@ -26,6 +27,8 @@ export interface TurnRequest {
 export interface TurnResult {
   reply: string
   session: string
+  /** the model that answered, "<provider>/<model id>" */
+  model: string
   usage: { inputTokens: number | undefined; outputTokens: number | undefined }
 }
 
@@ -51,6 +54,29 @@ class Slots {
   }
 }
 
+/** One turn across the models of the chain: which one is asked, and what of the turn is shared between them. */
+interface Attempt {
+  index: number
+  /** `agent.timeoutMs`, for the whole turn whichever models it takes */
+  timeout?: AbortSignal
+  started?: number
+  /** text reached the client: the turn cannot start over on another model */
+  streamed?: boolean
+  /** a step ended (its tools ran): asking another model would run them again */
+  stepEnded?: boolean
+}
+
+/** Today's tokens and the daily budget, for /api/status. */
+export interface UsageToday {
+  input_tokens: number
+  output_tokens: number
+  turns: number
+  budget: { daily_tokens: number; used: number; exhausted: boolean; resets_at: string } | null
+}
+
+/** Midnight UTC after `now`: when the daily budget starts again. */
+const nextUtcDay = (now: Date) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1))
+
 const snippet = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').trim().slice(0, 300)
 
 /**
@@ -59,9 +85,16 @@ const snippet = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').
  * in arrival order; different sessions run in parallel, at most `agent.concurrency` at once.
  */
 export class Agent {
+  /** the primary model of `agent.model` (its problem when it is misconfigured) */
   readonly model: ResolvedModel | AppError
-  private sdk: Promise<{ ai: typeof import('ai'); model: LanguageModel; tools: ToolSet }> | null = null
+  /** the primary and the fallbacks, each resolved once; their clients are made on first use */
+  readonly models: ModelChain
+  private sdk: Promise<{ ai: typeof import('ai'); tools: ToolSet }> | null = null
+  /** the UTC day the budget refusal was last logged (once a day is enough) */
+  private budgetLoggedFor: string | null = null
   private readonly available: AgentTool[]
+  /** the built-in tools plus the MCP tools of `mcp.version`: rebuilt only when that changes */
+  private merged: { version: number; builtIn: ToolSet; tools: ToolSet } | null = null
   /** turns by session; `pending` counts those running or waiting (the graceful stop waits for them, streamed ones included) */
   private readonly bySession = serialByKey()
   private readonly slots: Slots
@@ -74,15 +107,39 @@ export class Agent {
       store: SessionStore
       log: Logger
       tools?: AgentTool[]
+      /** the MCP servers' tools, offered besides the built-in ones */
+      mcp?: McpTools
       /** strips configured secrets from provider texts that end up in error messages */
       redact?: (text: string) => string
     },
   ) {
     this.model = resolveModel(deps.config, deps.env)
+    this.models = new ModelChain(deps.config, deps.env)
     this.available = deps.tools ?? [timeTool(deps.config.cron.timezone)]
     this.slots = new Slots(deps.config.agent.concurrency)
     this.log = deps.log.withTag('agent')
     if (this.model instanceof AppError) this.log.warn(`the model is not usable: ${this.model.message}`)
+    for (const slot of this.models.slots.slice(1)) {
+      if (slot.resolved instanceof AppError) this.log.warn(`the fallback model ${slot.name} is skipped: ${slot.resolved.message}`)
+    }
+  }
+
+  /** Each model's state for /api/status. */
+  modelReport(): ModelReport[] {
+    return this.models.report()
+  }
+
+  /** Today's (UTC) tokens and, when `agent.budget.dailyTokens` is set, how much of it is used. */
+  usageToday(now = new Date()): UsageToday {
+    const today = this.deps.store.usage.todayTotals(now)
+    const limit = this.deps.config.agent.budget.dailyTokens
+    const used = today.input_tokens + today.output_tokens
+    return {
+      input_tokens: today.input_tokens,
+      output_tokens: today.output_tokens,
+      turns: today.turns,
+      budget: limit === null ? null : { daily_tokens: limit, used, exhausted: used >= limit, resets_at: nextUtcDay(now).toISOString() },
+    }
   }
 
   /** Runs a turn after the session's earlier turns. */
@@ -95,17 +152,30 @@ export class Agent {
     return this.bySession.idle(timeoutMs)
   }
 
-  private async runTurn(request: TurnRequest): Promise<TurnResult> {
-    if (this.model instanceof AppError) throw this.model
+  private async runTurn(request: TurnRequest, attempt: Attempt = { index: 0 }): Promise<TurnResult> {
+    const chain = this.models.usable
+    // No usable model at all: the primary's problem says what to set.
+    if (chain.length === 0) throw this.models.slots[0]!.resolved as AppError
     if (request.signal?.aborted) throw new AppError('AGENT_ERROR', 'the request was cancelled by the client before its turn began')
+    if (attempt.index === 0) {
+      this.refuseOverBudget()
+      const onDelta = request.onDelta
+      if (onDelta) request = { ...request, onDelta: (text) => ((attempt.streamed = true), onDelta(text)) }
+    }
     const { agent } = this.deps.config
-    const { provider, baseURL } = this.model
-    const { ai, model, tools } = await this.loadSdk(this.model)
+    const slot: ModelSlot = chain[attempt.index]!
+    const { provider, baseURL, modelId } = slot.resolved as ResolvedModel
+    const { ai, tools: builtIn } = await this.loadSdk()
+    const model = await slot.languageModel()
+    const tools = this.withMcpTools(ai, builtIn)
     const { generateText, streamText, stepCountIs } = ai
-    const started = performance.now()
+    const started = (attempt.started ??= performance.now())
     const userMessage: ModelMessage = { role: 'user', content: request.message }
-    const timeout = AbortSignal.timeout(agent.timeoutMs)
-    const abortSignal = request.signal ? AbortSignal.any([timeout, request.signal]) : timeout
+    const timeout = (attempt.timeout ??= AbortSignal.timeout(agent.timeoutMs))
+    // With fallbacks, one model may not take the whole turn's time: a model that hangs leaves time for the next.
+    const callTimeoutMs = agent.callTimeoutMs ?? Math.floor(agent.timeoutMs / chain.length)
+    const callTimeout = chain.length > 1 ? AbortSignal.timeout(callTimeoutMs) : null
+    const abortSignal = request.signal || callTimeout ? AbortSignal.any([timeout, ...(request.signal ? [request.signal] : []), ...(callTimeout ? [callTimeout] : [])]) : timeout
     const call = {
       model,
       system: agent.systemPrompt,
@@ -114,6 +184,7 @@ export class Agent {
       stopWhen: stepCountIs(agent.maxSteps),
       maxRetries: agent.maxRetries,
       abortSignal,
+      onStepEnd: () => void (attempt.stepEnded = true),
     }
     try {
       let text: string
@@ -143,6 +214,7 @@ export class Agent {
           chatId: request.chatId ?? null,
           messages: [userMessage, ...responseMessages],
           usage,
+          model: slot.name,
           at: new Date().toISOString(),
         }, request.onStored && (() => request.onStored!(text)))
       } catch (error) {
@@ -155,8 +227,9 @@ export class Agent {
         }
         throw error
       }
-      this.log.debug('turn finished', { session: request.session, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
-      return { reply: text, session: request.session, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
+      slot.succeeded(new Date())
+      this.log.debug('turn finished', { session: request.session, model: slot.name, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
+      return { reply: text, session: request.session, model: slot.name, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {
       // A turn whose history could not be written failed in storage, not in the model: it goes up as it is,
       // so the HTTP layer answers 503 "nothing was stored" and the inbound queue and cron retry it.
@@ -165,19 +238,65 @@ export class Agent {
         this.log.warn('turn not stored: the database cannot be written right now', { session: request.session, code: storageFault, reason: (error as Error).message })
         throw error
       }
-      const appError = this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled: !!request.signal?.aborted, provider, baseURL })
-      this.log.error('turn failed', { session: request.session, provider, model: this.model.modelId, reason: appError.message, err: error })
+      const cancelled = !!request.signal?.aborted
+      const callTimedOut = !!callTimeout?.aborted && !timeout.aborted && !cancelled
+      const appError = callTimedOut
+        ? new AppError('AGENT_ERROR', `the model ${slot.name} did not answer within ${callTimeoutMs} ms (agent.callTimeoutMs)`, { status: 504 })
+        : this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled, provider, baseURL })
+      // Our own refusals (agent.maxSteps) and the client going away say nothing about the model's health.
+      if (!cancelled && !(error instanceof AppError)) slot.failed(new Date(), appError.message)
+      const next = chain[attempt.index + 1]
+      if (next && !timeout.aborted && !cancelled && !attempt.streamed && !attempt.stepEnded && !(error instanceof AppError) && (callTimedOut || isProviderFailure(ai, error))) {
+        this.log.warn('model failed; asking the next one', { session: request.session, model: slot.name, next: next.name, reason: appError.message })
+        // The same object: the streaming hook set up for the first model writes into it.
+        attempt.index++
+        attempt.stepEnded = false
+        return this.runTurn(request, attempt)
+      }
+      this.log.error('turn failed', { session: request.session, provider, model: modelId, reason: appError.message, err: error })
       throw appError
     }
   }
 
-  /** The AI SDK, the model client and the tools, loaded once, on the first turn. */
-  private loadSdk(resolved: ResolvedModel) {
+  /** The AI SDK and the tools, loaded once, on the first turn (each model's client: ModelSlot). */
+  private loadSdk() {
     this.sdk ??= (async () => {
       const ai = await import('ai')
-      return { ai, model: await createLanguageModel(resolved), tools: toolSet(this.deps.config, this.available, ai) }
+      return { ai, tools: toolSet(this.deps.config, this.available, ai) }
     })()
     return this.sdk
+  }
+
+  /**
+   * `agent.budget.dailyTokens`: once today's (UTC) input and output tokens reach it, turns are refused with
+   * 429 until midnight UTC. The running turns finish: the budget can be passed by the turns that were under way.
+   */
+  private refuseOverBudget() {
+    const limit = this.deps.config.agent.budget.dailyTokens
+    if (limit === null) return
+    const now = new Date()
+    const today = this.deps.store.usage.todayTotals(now)
+    const used = today.input_tokens + today.output_tokens
+    if (used < limit) return
+    const resets = nextUtcDay(now)
+    const day = now.toISOString().slice(0, 10)
+    if (this.budgetLoggedFor !== day) {
+      this.budgetLoggedFor = day
+      this.log.warn('daily token budget used up; turns are refused until the next UTC day', { dailyTokens: limit, used, resetsAt: resets.toISOString() })
+    }
+    throw new AppError('AGENT_ERROR', `the daily token budget (agent.budget.dailyTokens: ${limit}) is used up (${used} tokens today); turns resume at ${resets.toISOString()} (the next UTC day)`, {
+      status: 429,
+      headers: { 'retry-after': String(Math.ceil((resets.getTime() - now.getTime()) / 1000)) },
+    })
+  }
+
+  private withMcpTools(ai: typeof import('ai'), builtIn: ToolSet): ToolSet {
+    const mcp = this.deps.mcp
+    if (!mcp) return builtIn
+    if (this.merged?.version !== mcp.version || this.merged.builtIn !== builtIn) {
+      this.merged = { version: mcp.version, builtIn, tools: { ...mcpToolSet(mcp, ai), ...builtIn } }
+    }
+    return this.merged.tools
   }
 
   /** A provider's text for an error message: every configured secret removed first, then shortened. */

@@ -47,14 +47,24 @@ export async function createLanguageModel(resolved: ResolvedModel): Promise<Lang
   return createOpenAICompatible({ name: provider, baseURL, ...(apiKey ? { apiKey } : {}), headers, includeUsage: true, fetch })(modelId)
 }
 
+/** The models of `agent.model`, the primary first, then its fallbacks in order (a name given twice is tried once). */
+export function modelNames(model: Config['agent']['model']): string[] {
+  return typeof model === 'string' ? [model] : [...new Set([model.primary, ...model.fallbacks])]
+}
+
 /**
- * The model of `agent.model` ("<provider>/<model id>"), or an AGENT_ERROR that says exactly what to set.
+ * The model of `agent.model`'s primary, or an AGENT_ERROR that says exactly what to set.
  * Never throws at start-up: the gateway serves everything else while the model is misconfigured.
  */
 export function resolveModel(config: Pick<Config, 'agent' | 'providers'>, env: Env): ResolvedModel | AppError {
-  const slash = config.agent.model.indexOf('/')
-  const provider = config.agent.model.slice(0, slash)
-  const modelId = config.agent.model.slice(slash + 1)
+  return resolveModelName(modelNames(config.agent.model)[0]!, config, env)
+}
+
+/** One model ("<provider>/<model id>") with its provider's settings, or an AGENT_ERROR that says what to set. */
+export function resolveModelName(name: string, config: Pick<Config, 'providers'>, env: Env): ResolvedModel | AppError {
+  const slash = name.indexOf('/')
+  const provider = name.slice(0, slash)
+  const modelId = name.slice(slash + 1)
   const preset = (PRESETS as Record<string, Preset | undefined>)[provider]
   const custom: ProviderConfig | undefined = config.providers[provider]
   if (!preset && !custom) {

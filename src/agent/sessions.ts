@@ -2,6 +2,7 @@ import type { Database } from 'bun:sqlite'
 import type { ModelMessage } from 'ai'
 import { z } from 'zod'
 import { groupCommitOf } from '../storage/group-commit'
+import { UsageLedger, type UsageEntry } from './usage'
 
 /**
  * A session key a client names (SPEC §6): the `session` of /api/agent, X-Xopcbot-Session, a cron job's
@@ -45,6 +46,8 @@ export interface StoredMessage {
   created_at: string
   input_tokens?: number
   output_tokens?: number
+  /** the model that wrote an assistant message ("<provider>/<model id>") */
+  model?: string
 }
 
 export interface TurnRecord {
@@ -53,6 +56,8 @@ export interface TurnRecord {
   /** the user's message, then what the model produced (assistant and tool messages), in order */
   messages: ModelMessage[]
   usage?: { inputTokens?: number | undefined; outputTokens?: number | undefined }
+  /** the model that answered ("<provider>/<model id>"): stored with the assistant messages, and the turn's usage counted */
+  model?: string | null
   at: string
 }
 
@@ -71,13 +76,19 @@ export function displayText(message: ModelMessage): string {
 /** A session's newest messages as the model is sent them, kept after they were read or written. */
 interface CachedHistory {
   /** the newest rows, oldest first, at most `window` */
-  rows: { role: string; message: ModelMessage }[]
+  rows: { role: string; message: ModelMessage; size: number }[]
   /** how many rows the history was read with (the cache can answer any limit up to this) */
   window: number
+  /** the stored text's length of the rows, summed: what the copy costs, roughly */
+  size: number
 }
 
-/** How many sessions keep their history in memory (the least recently used leaves first). */
+/**
+ * How many sessions keep their history in memory, and how much text all of them may hold: the least recently
+ * used leave first. A session whose window alone is larger than an eighth of that is read from SQLite each time.
+ */
 const CACHED_SESSIONS = 512
+const CACHED_TEXT = 32 * 1024 * 1024
 
 /**
  * Conversation history in SQLite: one row per session, one per message. SQLite is the record; the newest
@@ -86,22 +97,27 @@ const CACHED_SESSIONS = 512
  * changes the copy only after its transaction committed).
  */
 export class SessionStore {
+  /** tokens per turn, written with the turns */
+  readonly usage: UsageLedger
   private readonly cache = new Map<string, CachedHistory>()
+  private cachedText = 0
   /** a turn's rows, written in the caller's transaction */
-  private readonly append: (key: string, turn: TurnRecord, rows: AppendRow[], alongside?: () => void) => void
+  private readonly append: (key: string, turn: TurnRecord, rows: AppendRow[], usage: UsageEntry | null, alongside?: () => void) => void
 
   constructor(private readonly db: Database) {
+    const ledger = (this.usage = new UsageLedger(db))
     const upsertSession = db.query(
       `INSERT INTO sessions (key, channel, chat_id, created_at, updated_at) VALUES ($key, $channel, $chat_id, $at, $at)
        ON CONFLICT (key) DO UPDATE SET updated_at = excluded.updated_at`,
     )
     const insertMessage = db.query(
-      `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, created_at)
-       VALUES ($key, $role, $content, $message, $input, $output, $at)`,
+      `INSERT INTO session_messages (session_key, role, content, message, input_tokens, output_tokens, model, created_at)
+       VALUES ($key, $role, $content, $message, $input, $output, $model, $at)`,
     )
-    this.append = (key, turn, rows, alongside) => {
+    this.append = (key, turn, rows, usage, alongside) => {
       upsertSession.run({ key, channel: turn.channel ?? null, chat_id: turn.chatId ?? null, at: turn.at })
       for (const row of rows) insertMessage.run({ key, ...row, at: turn.at })
+      if (usage) ledger.record(usage)
       alongside?.()
     }
   }
@@ -130,18 +146,19 @@ export class SessionStore {
       .get({ key }) as SessionSummary | null
     if (!session) return null
     const rows = this.db
-      .query('SELECT role, content, created_at, input_tokens, output_tokens FROM session_messages WHERE session_key = $key ORDER BY id')
-      .all({ key }) as Array<StoredMessage & { input_tokens: number | null; output_tokens: number | null }>
-    const messages = rows.map(({ input_tokens, output_tokens, ...rest }) => ({
+      .query('SELECT role, content, created_at, input_tokens, output_tokens, model FROM session_messages WHERE session_key = $key ORDER BY id')
+      .all({ key }) as Array<StoredMessage & { input_tokens: number | null; output_tokens: number | null; model: string | null }>
+    const messages = rows.map(({ input_tokens, output_tokens, model, ...rest }) => ({
       ...rest,
       ...(input_tokens !== null ? { input_tokens } : {}),
       ...(output_tokens !== null ? { output_tokens } : {}),
+      ...(model !== null ? { model } : {}),
     }))
     return { ...session, messages }
   }
 
   delete(key: string): boolean {
-    this.cache.delete(key)
+    this.forget(key)
     return this.db.query('DELETE FROM sessions WHERE key = $key').run({ key }).changes > 0
   }
 
@@ -160,7 +177,8 @@ export class SessionStore {
       const rows = this.db
         .query('SELECT role, message FROM (SELECT id, role, message FROM session_messages WHERE session_key = $key ORDER BY id DESC LIMIT $limit) ORDER BY id')
         .all({ key, limit }) as { role: string; message: string }[]
-      cached = { rows: rows.map((row) => ({ role: row.role, message: frozen(JSON.parse(row.message)) })), window: limit }
+      const parsed = rows.map((row) => ({ role: row.role, message: frozen(JSON.parse(row.message)) as ModelMessage, size: row.message.length }))
+      cached = { rows: parsed, window: limit, size: parsed.reduce((sum, row) => sum + row.size, 0) }
       this.remember(key, cached)
     }
     const rows = cached.rows.length > limit ? cached.rows.slice(-limit) : cached.rows
@@ -184,21 +202,53 @@ export class SessionStore {
         message: JSON.stringify(message),
         input: withUsage ? (turn.usage?.inputTokens ?? null) : null,
         output: withUsage ? (turn.usage?.outputTokens ?? null) : null,
+        model: message.role === 'assistant' ? (turn.model ?? null) : null,
       }
     })
-    await groupCommitOf(this.db).run(() => this.append(key, turn, rows, alongside))
+    const usage: UsageEntry | null = turn.model
+      ? { at: turn.at, session: key, channel: turn.channel ?? null, model: turn.model, inputTokens: turn.usage?.inputTokens ?? 0, outputTokens: turn.usage?.outputTokens ?? 0 }
+      : null
+    // The in-memory copies (today's totals, the cached history) change right after the COMMIT, before any other
+    // code runs: nothing can read the database's new state next to an old copy.
+    await groupCommitOf(this.db).run(
+      () => this.append(key, turn, rows, usage, alongside),
+      () => {
+        if (usage) this.usage.count(usage, 1)
+        this.extendCached(key, rows)
+      },
+    )
+  }
+
+  private extendCached(key: string, rows: AppendRow[]) {
     const cached = this.cache.get(key)
-    if (cached) {
-      // As SQLite will give them back: parsed from the stored text.
-      for (const row of rows) cached.rows.push({ role: row.role, message: frozen(JSON.parse(row.message)) })
-      if (cached.rows.length > cached.window) cached.rows.splice(0, cached.rows.length - cached.window)
-    }
+    if (!cached) return
+    // As SQLite will give them back: parsed from the stored text.
+    for (const row of rows) cached.rows.push({ role: row.role, message: frozen(JSON.parse(row.message)), size: row.message.length })
+    const gone = cached.rows.length > cached.window ? cached.rows.splice(0, cached.rows.length - cached.window) : []
+    const change = rows.reduce((sum, row) => sum + row.message.length, 0) - gone.reduce((sum, row) => sum + row.size, 0)
+    cached.size += change
+    this.cachedText += change
+    this.trim()
   }
 
   private remember(key: string, history: CachedHistory) {
-    this.cache.delete(key)
+    this.forget(key)
+    if (history.size > CACHED_TEXT / 8) return
     this.cache.set(key, history)
-    if (this.cache.size > CACHED_SESSIONS) this.cache.delete(this.cache.keys().next().value!)
+    this.cachedText += history.size
+    this.trim()
+  }
+
+  private forget(key: string) {
+    const cached = this.cache.get(key)
+    if (!cached) return
+    this.cache.delete(key)
+    this.cachedText -= cached.size
+  }
+
+  /** The least recently used sessions leave until the copy is within both bounds. */
+  private trim() {
+    while (this.cache.size > 0 && (this.cache.size > CACHED_SESSIONS || this.cachedText > CACHED_TEXT)) this.forget(this.cache.keys().next().value!)
   }
 }
 
@@ -208,6 +258,7 @@ interface AppendRow {
   message: string
   input: number | null
   output: number | null
+  model: string | null
 }
 
 /** Messages handed to the model code are shared between turns: none of them may be changed. */

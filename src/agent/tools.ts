@@ -7,7 +7,8 @@ export interface AgentTool<Input = any> {
   name: string
   description: string
   input: z.ZodType<Input>
-  run: (input: Input) => Promise<unknown> | unknown
+  /** `signal`: aborted when the turn ends (timeout, client gone) */
+  run: (input: Input, signal?: AbortSignal) => Promise<unknown> | unknown
 }
 
 export function timeTool(defaultTimeZone: string, now: () => Date = () => new Date()): AgentTool<{ timezone?: string | undefined }> {
@@ -114,7 +115,22 @@ export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: Agent
     if (!config.agent.tools.includes(t.name as never)) continue
     const inputSchema = ai.zodSchema(t.input)
     void inputSchema.jsonSchema
-    set[t.name] = ai.tool({ description: t.description, inputSchema, execute: async (input) => t.run(input) })
+    set[t.name] = ai.tool({ description: t.description, inputSchema, execute: async (input, { abortSignal }) => t.run(input, abortSignal) })
+  }
+  return set
+}
+
+/** Where the agent finds the MCP servers' tools (src/mcp/manager.ts); `version` changes when the list does. */
+export interface McpTools {
+  readonly version: number
+  tools(): readonly { name: string; description: string; inputSchema: Record<string, unknown>; run(input: unknown, signal?: AbortSignal): Promise<unknown> }[]
+}
+
+/** The MCP tools as AI SDK tools; their schemas are JSON Schema already, so nothing is converted per call. */
+export function mcpToolSet(mcp: McpTools, ai: Pick<typeof import('ai'), 'tool' | 'jsonSchema'>): ToolSet {
+  const set: ToolSet = {}
+  for (const t of mcp.tools()) {
+    set[t.name] = ai.tool({ description: t.description, inputSchema: ai.jsonSchema(t.inputSchema as never), execute: (input, { abortSignal }) => t.run(input, abortSignal) })
   }
   return set
 }

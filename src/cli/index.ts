@@ -8,5 +8,7 @@ export const root = defineCommand({
     gateway: () => import('./gateway').then((m) => m.default),
     cron: () => import('./cron').then((m) => m.default),
     pairing: () => import('./pairing').then((m) => m.default),
+    usage: () => import('./usage').then((m) => m.default),
+    mcp: () => import('./mcp').then((m) => m.default),
   },
 })

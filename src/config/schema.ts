@@ -14,7 +14,7 @@ export { LINE_LEVELS }
 
 export const DEFAULT_PORT = 18790
 export const PROVIDER_PRESETS = ['openai', 'anthropic', 'openrouter', 'deepseek', 'groq', 'ollama', 'lmstudio'] as const
-export const TOOL_NAMES = ['time', 'cron', 'send_message'] as const
+export const TOOL_NAMES = ['time', 'cron', 'send_message', 'web_fetch'] as const
 /** What `logging.level` may be: a line level, or `silent` for none. */
 export const LOG_LEVELS = ['silent', ...LINE_LEVELS] as const
 
@@ -104,12 +104,24 @@ export const GatewayConfig = z.strictObject({
 })
 export type GatewayConfig = z.infer<typeof GatewayConfig>
 
+/** A model as "<provider>/<model id>". */
+export const ModelName = z
+  .string('must be a string "<provider>/<model id>", e.g. "openai/gpt-4o-mini"')
+  .regex(/^[A-Za-z0-9_.-]+\/.+$/, 'must look like "<provider>/<model id>", e.g. "openai/gpt-4o-mini"')
+
+/** A primary model and the models tried after it, in order, when it fails (see agent/models.ts). */
+export const ModelChoice = z.strictObject({
+  primary: ModelName.describe('The model asked first.'),
+  fallbacks: z.array(ModelName).max(8, 'must list at most 8 models').default([]).describe('Models tried in order when the one before fails with 429, 5xx, a timeout, a network error or 401/403.'),
+})
+
+/** Either form of `agent.model`: an object is checked as `ModelChoice`, anything else as one model name. */
+const AgentModel = z.union([ModelName, ModelChoice], {
+  error: 'must be "<provider>/<model id>" or {"primary": "<provider>/<model id>", "fallbacks": ["<provider>/<model id>", …]}',
+})
+
 export const AgentConfig = z.strictObject({
-  model: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+\/.+$/, 'must look like "<provider>/<model id>", e.g. "openai/gpt-4o-mini"')
-    .default('openai/gpt-4o-mini')
-    .describe('Model to talk to, as "<provider>/<model id>".'),
+  model: AgentModel.default('openai/gpt-4o-mini').describe('Model to talk to: "<provider>/<model id>", or {"primary": "<provider>/<model id>", "fallbacks": ["<provider>/<model id>", …]}.'),
   systemPrompt: z
     .string()
     .default('You are xopcbot, a helpful personal assistant. Answer concisely.')
@@ -119,6 +131,30 @@ export const AgentConfig = z.strictObject({
   maxRetries: z.int().min(0).max(10).default(2).describe('Retries of a model call that failed with a network error, 429 or 5xx (with backoff).'),
   historyLimit: z.int().min(0).max(10_000).default(50).describe('How many earlier messages of the session are sent to the model.'),
   concurrency: z.int().min(1).max(256).default(4).describe('How many sessions are processed at once (one turn at a time per session).'),
+  callTimeoutMs: z
+    .int()
+    .min(100)
+    .max(60 * 60 * 1000)
+    .nullable()
+    .default(null)
+    .describe("Time limit of one model's attempt (its retries included) before the next model of agent.model's fallbacks is tried; default: timeoutMs shared evenly among the models."),
+  budget: z
+    .strictObject({
+      dailyTokens: z.int().min(1, 'must be at least 1').nullable().default(null).describe('Input plus output tokens allowed per UTC day; once reached, turns are refused until the next UTC day. null: no limit.'),
+    })
+    .prefault({}),
+  webFetch: z
+    .strictObject({
+      allowPrivate: z
+        .boolean()
+        .default(false)
+        .describe('Let web_fetch reach loopback, private, link-local (cloud metadata) and other non-public addresses. Off: such addresses are refused after DNS resolution, on every redirect.'),
+      maxBytes: z.int().min(1024).max(64 * 1024 * 1024).default(2 * 1024 * 1024).describe('Largest part of a response web_fetch reads, in bytes; the rest is cut off.'),
+      maxChars: z.int().min(100).max(1_000_000).default(50_000).describe('Most characters of text web_fetch returns to the model; longer text is cut, with a note.'),
+      timeoutMs: z.int().min(100).max(10 * 60 * 1000).default(15_000).describe('Time limit of one web_fetch call, redirects and reading the body included.'),
+      maxRedirects: z.int().min(0).max(20).default(5).describe('Redirects web_fetch follows (each one checked like the first URL).'),
+    })
+    .prefault({}),
   tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]).describe('Tools offered to the model.'),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
@@ -236,6 +272,57 @@ export const LoggingConfig = z.strictObject({
 })
 export type LoggingConfig = z.infer<typeof LoggingConfig>
 
+const McpCommon = {
+  enabled: z.boolean().default(true).describe('Connect to this server with the gateway.'),
+  tools: z
+    .array(z.string().min(1))
+    .nullable()
+    .default(null)
+    .describe("The server's tools offered to the model (its own names, without the prefix). Default: all."),
+  timeoutMs: z.int().min(100).max(10 * 60 * 1000).default(30_000).describe('Time limit of one tool call.'),
+}
+
+export const McpStdioServer = z.strictObject({
+  transport: z.literal('stdio'),
+  command: z.string().min(1).describe('Program to run (no shell); it speaks MCP on its stdin and stdout.'),
+  args: z.array(z.string()).default([]).describe('Its arguments.'),
+  env: z.record(z.string(), z.string()).default({}).describe('Its whole environment, besides PATH and HOME (the gateway\'s own is not passed on).'),
+  cwd: z.string().min(1).nullable().default(null).describe('Its working directory.'),
+  ...McpCommon,
+})
+export type McpStdioServer = z.infer<typeof McpStdioServer>
+
+export const McpHttpServer = z.strictObject({
+  transport: z.literal('http'),
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).describe('Streamable HTTP endpoint of the server.'),
+  headers: z.record(z.string(), z.string()).default({}).describe('HTTP headers sent with every request (e.g. Authorization); treated as secrets.'),
+  ...McpCommon,
+})
+export type McpHttpServer = z.infer<typeof McpHttpServer>
+
+/** A server is stdio when it has a `command`, Streamable HTTP when it has a `url`; `transport` need not be written. */
+export const McpServerConfig = z.preprocess(
+  (value, ctx) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || 'transport' in value) return value
+    const stdio = 'command' in value
+    const http = 'url' in value
+    if (stdio && http) ctx.addIssue({ code: 'custom', input: value, message: 'has both "command" (stdio) and "url" (Streamable HTTP); give one of them' })
+    else if (!stdio && !http) ctx.addIssue({ code: 'custom', input: value, message: 'needs "command" (a stdio server) or "url" (a Streamable HTTP server)' })
+    else return { transport: stdio ? 'stdio' : 'http', ...value }
+    return value
+  },
+  z.discriminatedUnion('transport', [McpStdioServer, McpHttpServer]),
+)
+export type McpServerConfig = z.infer<typeof McpServerConfig>
+
+export const McpConfig = z.strictObject({
+  servers: z
+    .record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'MCP server names use A-Z, a-z, 0-9, "_" and "-" (at most 32)'), McpServerConfig)
+    .default({})
+    .describe('MCP servers whose tools the model may call, as "<server>__<tool>".'),
+})
+export type McpConfig = z.infer<typeof McpConfig>
+
 export const Config = z.strictObject({
   $schema: z.string().optional().describe('Editor hint; ignored.'),
   dataDir: z.string().min(1).nullable().default(null).describe('Where the database and logs live; default: the directory of the config file.'),
@@ -245,5 +332,17 @@ export const Config = z.strictObject({
   channels: Channels,
   cron: CronConfig.prefault({}),
   logging: LoggingConfig.prefault({}),
+  pricing: z
+    .record(
+      ModelName,
+      z.strictObject({
+        input: z.number('must be a number (USD per million tokens)').min(0, 'must not be negative').describe('USD per million input tokens.'),
+        output: z.number('must be a number (USD per million tokens)').min(0, 'must not be negative').describe('USD per million output tokens.'),
+      }),
+      { error: (issue) => (issue.code === 'invalid_key' ? 'must be a model as "<provider>/<model id>", e.g. "openai/gpt-4o-mini"' : undefined) },
+    )
+    .default({})
+    .describe('Prices per model ("<provider>/<model id>"), for the cost estimates of /api/usage.'),
+  mcp: McpConfig.prefault({}),
 })
 export type Config = z.infer<typeof Config>

@@ -4,6 +4,7 @@ import { dataDirOf, databasePathOf, logFileOf, type Env } from '../config/paths'
 import { Agent } from '../agent/agent'
 import { SessionStore } from '../agent/sessions'
 import { cronTool, sendMessageTool, timeTool } from '../agent/tools'
+import { webFetchTool } from '../agent/web-fetch'
 import { CronJobs, CronRunner, CronService } from '../cron/service'
 import { ChannelManager } from '../channels/manager'
 import { PairingStore } from '../channels/pairing'
@@ -11,10 +12,11 @@ import { Senders } from '../channels/senders'
 import { backoffFromEnv } from '../channels/supervisor'
 import { InboundQueue } from '../messages/queue'
 import { MessageWorker } from '../messages/worker'
+import { McpManager } from '../mcp/manager'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { Redactor, secretsOf } from '../logging/redact'
-import { PRESETS } from '../agent/providers'
+import { modelNames, PRESETS } from '../agent/providers'
 import { createApp, type App } from '../server/app'
 import type { GatewayControl } from '../server/control'
 import { InFlight } from '../server/in-flight'
@@ -32,6 +34,7 @@ interface Parts {
   worker: MessageWorker
   cron: CronService
   channels: ChannelManager
+  mcp: McpManager
 }
 
 export interface GatewayOptions {
@@ -118,13 +121,16 @@ export class Gateway {
       const pairing = new PairingStore(db)
       const senders = new Senders(config.channels, { log })
       const cronJobs = new CronJobs({ db, log, defaultTimezone: config.cron.timezone, sender: (name) => senders.find(name) })
+      // MCP servers connect in the background once the server listens; their tools join the agent's as they come.
+      const mcp = (parts.mcp = new McpManager(config.mcp, { log, redact }))
       const agent = (parts.agent = new Agent({
         config,
         env,
         store: sessions,
         log,
         redact,
-        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs)],
+        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs), webFetchTool(config.agent.webFetch, { log })],
+        mcp,
       }))
       const queue = new InboundQueue({ db, redact })
       const worker = (parts.worker = new MessageWorker({ queue, agent, sender: (name) => senders.find(name), log }))
@@ -159,11 +165,13 @@ export class Gateway {
         sessions,
         senders,
         channels,
+        mcp,
         queue,
         syncTimeoutMs: config.agent.timeoutMs + 30_000,
         cron,
         pairing,
-        modelName: config.agent.model,
+        modelName: modelNames(config.agent.model)[0]!,
+        pricing: config.pricing,
         logFile: logFileOf(config, this.dataDir),
         flushLogs: () => this.logger?.file?.flush(),
         redact,
@@ -172,15 +180,17 @@ export class Gateway {
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
       this.server = listen(app, { host: config.gateway.host, port: config.gateway.port, maxBodyBytes: config.gateway.maxBodyBytes, idleTimeoutSeconds })
       channels.startAll()
+      mcp.start()
       // Both write to the database: a storage fault here must undo the start like any other failure.
       worker.recover()
       cron.start()
-      this.parts = { agent, worker, cron, channels }
+      this.parts = { agent, worker, cron, channels, mcp }
     } catch (error) {
       // Into the log file too: a gateway started in the background has no console, and `gateway logs` is
       // where a failed restart points.
       this.logger?.log.error('gateway failed to start', { pid: process.pid, err: error instanceof Error ? error.message : String(error) })
       void parts.channels?.stopAll()
+      void parts.mcp?.stop()
       parts.worker?.stop()
       parts.cron?.stop()
       this.server?.stop(true)
@@ -201,7 +211,7 @@ export class Gateway {
     this.log.info('gateway stopping', { reason, drainMs: budget, inFlight: this.inFlight.count })
     const parts = this.parts
     if (this.server && parts) {
-      const { agent, worker, cron, channels } = parts
+      const { agent, worker, cron, channels, mcp } = parts
       const server = this.server
       const deadline = Date.now() + budget
       const left = () => Math.max(0, deadline - Date.now())
@@ -211,6 +221,8 @@ export class Gateway {
       await withTimeout(channels.stopAll(), Math.min(3000, budget), undefined)
       const drained = (await this.inFlight.drained(left())) && (await agent.idle(left())) && (await worker.idle(left())) && (await cron.idle(left()))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
+      // After the drain (a turn may still be calling a tool); a stdio server's process is gone when it resolves.
+      await withTimeout(mcp.stop(), 3000, undefined)
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
       const closed = await withTimeout(server.stop(!drained).then(() => true), 2000, false)
       if (!closed) await withTimeout(server.stop(true), 1000, undefined)
@@ -222,6 +234,7 @@ export class Gateway {
   /** Last resort on a second Ctrl+C: keep the files consistent, skip the drain. */
   closeNow() {
     this.draining = true
+    this.parts?.mcp.killNow()
     this.server?.stop(true)
     this.closeResources()
   }

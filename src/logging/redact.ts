@@ -64,6 +64,10 @@ export function secretsOf(config: Config, env: Record<string, string | undefined
     if (channel.type === 'telegram') secrets.push(channel.token, channel.webhookSecret)
     else secrets.push(channel.secret)
   }
+  // An MCP server's headers carry its credentials, and its env is where its own API keys go.
+  for (const server of Object.values(config.mcp.servers)) {
+    secrets.push(...Object.values(server.transport === 'http' ? server.headers : server.env))
+  }
   for (const name of keyVars) secrets.push(env[name] ?? null)
   return secrets.filter((s): s is string => !!s)
 }

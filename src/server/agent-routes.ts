@@ -13,13 +13,13 @@ export const AgentRequest = z.strictObject({
   stream: z.boolean().default(false),
 })
 
-/** A turn as Server-Sent Events: `delta` {text} as the reply grows, then `done` {reply, session} or `error`. */
+/** A turn as Server-Sent Events: `delta` {text} as the reply grows, then `done` {reply, session, model} or `error`. */
 function streamTurn(agent: Agent, body: z.infer<typeof AgentRequest>, request: Request, log: Logger, requestId: string | undefined, redact?: (text: string) => string): Response {
   return sseResponse(async (write) => {
     const send = (event: string, data: unknown) => write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`)
     try {
       const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal, onDelta: (text) => send('delta', { text }) })
-      send('done', { reply: result.reply, session: result.session })
+      send('done', { reply: result.reply, session: result.session, model: result.model })
     } catch (error) {
       send('error', streamError(error, log, requestId, redact).toJSON())
     }
@@ -34,7 +34,7 @@ export function agentRoutes(agent: Agent, log: Logger, redact?: (text: string) =
       const wantsStream = body.stream || (request.headers.get('accept') ?? '').includes('text/event-stream')
       if (wantsStream) return streamTurn(agent, body, request, log, requestIdOf(request), redact)
       const result = await agent.turn({ session: body.session, message: body.message, signal: request.signal })
-      return { status: 'ok', reply: result.reply, session: result.session }
+      return { status: 'ok', reply: result.reply, session: result.session, model: result.model }
     },
     { body: AgentRequest },
   )

@@ -22,6 +22,7 @@ import { recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
+import { usageRoutes } from './usage-routes'
 import { webhookRoutes } from './webhook-routes'
 
 /**
@@ -62,6 +63,7 @@ export function createApp(deps: AppDeps) {
     .use(deps.agent ? agentRoutes(deps.agent, deps.log, deps.redact) : new Elysia({ name: 'agent-off' }))
     .use(deps.agent ? openAiRoutes(deps.agent, deps.log, deps.redact) : new Elysia({ name: 'openai-off' }))
     .use(deps.sessions ? sessionRoutes(deps.sessions) : new Elysia({ name: 'sessions-off' }))
+    .use(deps.sessions ? usageRoutes({ usage: deps.sessions.usage, pricing: deps.pricing ?? {}, now: deps.now }) : new Elysia({ name: 'usage-off' }))
     .use(
       deps.senders && deps.queue
         ? messageRoutes({ senders: deps.senders, queue: deps.queue, defaultSyncTimeoutMs: deps.syncTimeoutMs ?? 150_000 })

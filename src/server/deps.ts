@@ -5,6 +5,7 @@ import type { PairingStore } from '../channels/pairing'
 import type { Senders } from '../channels/senders'
 import type { CronService } from '../cron/service'
 import type { Logger } from '../logging/logger'
+import type { McpReport } from '../mcp/manager'
 import type { InboundQueue } from '../messages/queue'
 import type { AuthFailureLimiter } from './auth'
 import type { GatewayControl } from './control'
@@ -42,12 +43,16 @@ export interface AppDeps {
   queue?: InboundQueue
   /** the channels' inbound halves (state for /api/status; without it the webhook route is not mounted) */
   channels?: ChannelManager
+  /** the MCP servers' states, for /api/status */
+  mcp?: { report(): Record<string, McpReport> }
   /** how long /api/message/sync waits when the request gives no timeout_ms */
   syncTimeoutMs?: number
   /** scheduled jobs; without it the cron routes are not mounted */
   cron?: CronService
   /** approved chat senders and pending pairing codes; without it the pairing routes are not mounted */
   pairing?: PairingStore
+  /** USD per million tokens per model (`pricing`), for the cost estimates of /api/usage */
+  pricing?: Record<string, { input: number; output: number }>
   /** agent.model, for /api/status */
   modelName?: string
   /** removes every configured secret from a text (error messages leave through it) */

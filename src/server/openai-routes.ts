@@ -69,11 +69,13 @@ export function openAiRoutes(agent: Agent, log: Logger, redact?: (text: string) 
           const result = await agent.turn({ session, message, signal: request.signal })
           const prompt = result.usage.inputTokens ?? 0
           const completion = result.usage.outputTokens ?? 0
+          // The model that answered: with fallbacks the client learns which one it was. A stream's chunks keep the
+          // requested name, since they go out before the turn knows.
           return {
             id,
             object: 'chat.completion',
             created,
-            model,
+            model: result.model,
             choices: [{ index: 0, message: { role: 'assistant', content: result.reply, refusal: null }, finish_reason: 'stop', logprobs: null }],
             usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
           }

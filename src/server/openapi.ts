@@ -12,7 +12,7 @@ const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ status: z.literal('
 const stamp = z.string().describe('ISO-8601 date-time')
 
 const Session = z.object({ key: z.string(), channel: z.string().nullable(), chat_id: z.string().nullable(), message_count: z.int(), created_at: stamp, updated_at: stamp })
-const StoredMessage = z.object({ role: z.enum(['user', 'assistant', 'tool']), content: z.string(), created_at: stamp, input_tokens: z.int().optional(), output_tokens: z.int().optional() })
+const StoredMessage = z.object({ role: z.enum(['user', 'assistant', 'tool']), content: z.string(), created_at: stamp, input_tokens: z.int().optional(), output_tokens: z.int().optional(), model: z.string().optional() })
 const Message = z.object({ id: z.string(), channel: z.string(), chat_id: z.string(), state: z.enum(['queued', 'processing', 'delivered', 'failed']), reply: z.string().optional(), error: z.string().optional(), created_at: stamp, updated_at: stamp })
 const Job = JobInput.extend({
   id: z.string(),
@@ -30,6 +30,7 @@ const Job = JobInput.extend({
   last_status: z.enum(['running', 'ok', 'failed']).nullable(),
 })
 const Run = z.object({ id: z.string(), job_id: z.string(), trigger: z.enum(['schedule', 'manual', 'catch-up']), status: z.enum(['running', 'ok', 'failed']), started_at: stamp, finished_at: stamp.nullable(), reply: z.string().optional(), error: z.string().optional() })
+const UsageRow = z.object({ key: z.string(), input_tokens: z.int(), output_tokens: z.int(), turns: z.int(), cost: z.number().optional().describe('USD, from `pricing`') })
 const Health = z.object({ status: z.enum(['healthy', 'draining']), uptime: z.int(), version: z.string() })
 
 interface RouteDoc {
@@ -45,10 +46,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /health': { summary: 'Health: 200 healthy, 503 draining while stopping', response: Health, public: true },
   'GET /openapi.json': { summary: 'This document', response: z.object({ openapi: z.string() }).loose(), public: true },
   'GET /api/status': {
-    summary: 'Version, process, bind address, model, channels, queue depth, cron',
-    response: ok({ version: z.string(), pid: z.int(), started_at: stamp, uptime: z.int(), config_path: z.string(), data_dir: z.string(), bind: z.object({ host: z.string(), port: z.int() }) }).loose(),
+    summary: 'Version, process, bind address, model, channels, MCP servers, queue depth, cron',
+    response: ok({
+      version: z.string(), pid: z.int(), started_at: stamp, uptime: z.int(), config_path: z.string(), data_dir: z.string(), bind: z.object({ host: z.string(), port: z.int() }),
+      mcp: z.record(z.string(), z.object({ state: z.enum(['starting', 'running', 'failed', 'disabled']), tools: z.array(z.string()), error: z.string().optional() })),
+    }).loose(),
   },
-  'POST /api/agent': { summary: 'Talk to the assistant (JSON, or SSE with stream: true)', response: ok({ reply: z.string(), session: z.string() }), sse: true },
+  'POST /api/agent': { summary: 'Talk to the assistant (JSON, or SSE with stream: true); `model` is the model that answered', response: ok({ reply: z.string(), session: z.string(), model: z.string() }), sse: true },
   'GET /api/sessions': { summary: 'Sessions, newest first', response: ok({ sessions: z.array(Session), total: z.int() }) },
   'GET /api/sessions/:key': { summary: 'A session with its messages', response: ok({ session: Session.extend({ messages: z.array(StoredMessage) }) }) },
   'DELETE /api/sessions/:key': { summary: 'Delete a session', response: ok({}) },
@@ -66,6 +70,10 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /api/pairing': { summary: 'Pending pairing requests (unexpired) and approved chat senders', response: ok({ requests: z.array(PairingRequest), approved: z.array(PairingApproval) }) },
   'POST /api/pairing/approve': { summary: 'Approve the sender of a pairing code; 404 NOT_FOUND for an unknown or expired code', response: ok({ approval: PairingApproval }) },
   'POST /api/pairing/revoke': { summary: 'Take access away from an approved sender (user id or @username)', response: ok({ revoked: z.array(PairingApproval) }) },
+  'GET /api/usage': {
+    summary: 'Tokens used (and estimated cost) per day, session, model or channel',
+    response: ok({ since: stamp, until: stamp, group_by: z.enum(['day', 'session', 'model', 'channel']), rows: z.array(UsageRow), total: UsageRow.omit({ key: true }) }),
+  },
   'GET /api/logs': { summary: 'Log lines, newest last (always needs the token)', response: ok({ logs: z.array(z.object({ ts: stamp, level: z.string(), tag: z.string(), msg: z.string() }).loose()) }) },
   'GET /v1/models': { summary: 'OpenAI-compatible model list', response: z.object({ object: z.literal('list'), data: z.array(z.object({ id: z.string(), object: z.literal('model') }).loose()) }) },
   'POST /v1/chat/completions': { summary: 'OpenAI-compatible chat completion (one agent turn; SSE with stream: true)', response: z.object({ id: z.string(), object: z.literal('chat.completion') }).loose(), sse: true },

@@ -3,7 +3,7 @@ import { AppError } from '../errors'
 import type { AppDeps } from './deps'
 
 /** GET /api/status: what this gateway is, where it listens, and how its parts are doing. */
-export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'queue' | 'cron' | 'modelName' | 'redact'>) {
+export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'mcp' | 'queue' | 'cron' | 'modelName' | 'redact'>) {
   return new Elysia({ name: 'status', prefix: '/api' }).get('/status', function status() {
     const model = deps.agent?.model
     // A channel's reason quotes errors from elsewhere: it goes through the one redaction, like every error text.
@@ -24,7 +24,11 @@ export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now'
         configured: !!model && !(model instanceof AppError),
         ...(model instanceof AppError ? { problem: model.message } : {}),
       },
+      // The primary and each fallback (failure reasons are the turns' error texts, already redacted).
+      models: deps.agent?.modelReport() ?? [],
+      usage_today: deps.agent?.usageToday(new Date(deps.now())) ?? null,
       channels,
+      mcp: deps.mcp?.report() ?? {},
       queue: deps.queue?.depth() ?? null,
       cron: deps.cron ? { ...deps.cron.count(), next_run: deps.cron.nextRun() } : null,
     }

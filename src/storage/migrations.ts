@@ -11,6 +11,7 @@ import type { Database } from 'bun:sqlite'
  * - `cron_jobs`, `cron_runs`          scheduled jobs and their run history                     — 4
  * - `pairing_requests`, `pairing_approvals`  chat senders waiting for / granted access (pairing)  — 5
  * - `webhook_events`   signed webhook events seen recently (replay protection)                 — 5
+ * - `turn_usage`       tokens per answered turn; `session_messages.model`                      — 6
  */
 export const migrations: ReadonlyArray<(db: Database) => void> = [
   (db) => {
@@ -119,6 +120,22 @@ export const migrations: ReadonlyArray<(db: Database) => void> = [
       PRIMARY KEY (channel, event_id)
     ) STRICT`)
     db.run('CREATE INDEX webhook_events_by_time ON webhook_events (received_at)')
+  },
+  (db) => {
+    // The model ("<provider>/<model id>") that wrote an assistant message; null for older rows and other roles.
+    db.run('ALTER TABLE session_messages ADD COLUMN model TEXT')
+    // Tokens per answered turn, for /api/usage and the daily budget. No reference to `sessions`: deleting a
+    // conversation does not undo what it used. `at` is an ISO time in UTC.
+    db.run(`CREATE TABLE turn_usage (
+      id            INTEGER PRIMARY KEY AUTOINCREMENT,
+      at            TEXT NOT NULL,
+      session_key   TEXT NOT NULL,
+      channel       TEXT,
+      model         TEXT NOT NULL,
+      input_tokens  INTEGER NOT NULL,
+      output_tokens INTEGER NOT NULL
+    ) STRICT`)
+    db.run('CREATE INDEX turn_usage_by_time ON turn_usage (at)')
   },
 ]
 

@@ -18,7 +18,10 @@ const ChannelReport = z.object({
   failures: z.number().optional(),
 })
 type ChannelReport = z.infer<typeof ChannelReport>
-const StatusChannels = z.object({ channels: z.record(z.string(), ChannelReport) })
+/** An MCP server as GET /api/status reports it (see McpReport). */
+const McpReport = z.object({ state: z.string(), tools: z.array(z.string()), error: z.string().optional() })
+type McpReport = z.infer<typeof McpReport>
+const StatusChannels = z.object({ channels: z.record(z.string(), ChannelReport), mcp: z.record(z.string(), McpReport).default({}) })
 
 /** `retrying (next in 8 s): cannot reach api.telegram.org: …`, `failed: …`, `running`. */
 export function describeChannel(report: ChannelReport): string {
@@ -29,13 +32,19 @@ export function describeChannel(report: ChannelReport): string {
   return report.error ? `${report.state}: ${report.error}` : report.state
 }
 
-/** The channels of the running gateway, from its /api/status; a sentence when they cannot be read. */
-async function channelsOf(url: string, token: string | null): Promise<Record<string, ChannelReport> | string> {
+/** `running (3 tools)`, `failed: the server process exited (code 1)`, `starting`. */
+function describeMcp(report: McpReport): string {
+  if (report.state === 'running') return `running (${report.tools.length} tool${report.tools.length === 1 ? '' : 's'})`
+  return report.error ? `${report.state}: ${report.error}` : report.state
+}
+
+/** The channels and MCP servers of the running gateway, from its /api/status; a sentence when they cannot be read. */
+async function channelsOf(url: string, token: string | null): Promise<z.infer<typeof StatusChannels> | string> {
   try {
     const response = await fetch(`${url}/api/status`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(2000) })
     if (!response.ok) return `GET /api/status answered HTTP ${response.status}`
     const parsed = StatusChannels.safeParse(await response.json())
-    return parsed.success ? parsed.data.channels : 'GET /api/status answered without channels'
+    return parsed.success ? parsed.data : 'GET /api/status answered without channels'
   } catch (error) {
     return `GET /api/status failed: ${(error as Error).message}`
   }
@@ -75,7 +84,8 @@ export default defineCommand({
     const health = await asked
     const uptime = health.uptime ?? Math.floor((Date.now() - Date.parse(info.createdAt)) / 1000)
     const url = displayUrl(info.host, info.port)
-    const channels = health.state === 'unreachable' ? 'the gateway does not answer' : await channelsOf(localUrl(info), token)
+    const parts = health.state === 'unreachable' ? 'the gateway does not answer' : await channelsOf(localUrl(info), token)
+    const channels = typeof parts === 'string' ? parts : parts.channels
     if (flags.json) {
       console.log(
         JSON.stringify({
@@ -92,6 +102,7 @@ export default defineCommand({
           configPath: info.configPath,
           supervised: info.supervised,
           channels: typeof channels === 'string' ? null : channels,
+          mcp: typeof parts === 'string' ? null : parts.mcp,
         }),
       )
       return ExitCode.OK
@@ -110,6 +121,9 @@ export default defineCommand({
     for (const [name, report] of typeof channels === 'string' ? [] : Object.entries(channels)) {
       console.log(`${name}${report.type === name ? '' : ` (${report.type})`}: ${describeChannel(report)}`)
     }
+    const mcp = typeof parts === 'string' ? {} : parts.mcp
+    if (Object.keys(mcp).length) console.log('🧰 MCP servers:')
+    for (const [name, report] of Object.entries(mcp)) console.log(`${name}: ${describeMcp(report)}`)
     console.log('📝 Management:')
     console.log('xopcbot gateway stop      # stop the gateway')
     console.log('xopcbot gateway restart   # restart the gateway')
