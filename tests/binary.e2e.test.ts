@@ -2,8 +2,7 @@ import { beforeAll, describe, expect, test } from 'bun:test'
 import { mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hostFile } from '../build/targets'
-import { freePort, ROOT, runCli, startGateway, type Runner } from './helpers/gateway'
+import { buildBinary, freePort, ROOT, runCli, startGateway, type Runner } from './helpers/gateway'
 import { json } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
@@ -11,10 +10,7 @@ import { waitFor } from './helpers/wait'
 let binary: Runner
 
 beforeAll(() => {
-  const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
-  const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
-  binary = [join(outdir, hostFile())]
+  binary = buildBinary()
 }, 120_000)
 
 describe('the compiled binary', () => {

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { hostFile } from '../build/targets'
 import { startFakeLlm, type FakeLlm, type RecordedCall } from './fakes/llm'
 import { startFakeMcpHttp, type FakeMcpHttp } from './fakes/mcp-http'
-import { freePort, homeWithConfig, ROOT, runCli, startGateway, type RunningGateway, type Runner } from './helpers/gateway'
+import { buildBinary, freePort, homeWithConfig, ROOT, runCli, startGateway, type RunningGateway, type Runner } from './helpers/gateway'
 import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
@@ -257,10 +255,7 @@ describe('MCP in the compiled binary', () => {
   let binary: Runner
 
   beforeAll(() => {
-    const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
-    const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
-    if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
-    binary = [join(outdir, hostFile())]
+    binary = buildBinary()
   }, 180_000)
 
   test('a stdio MCP server tool is callable through the binary (the MCP client is bundled)', async () => {

@@ -1,3 +1,4 @@
+import { hostFile } from '../../build/targets'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -121,4 +122,12 @@ export async function startGateway({
       return code
     },
   }
+}
+
+/** Compiles the release binary with the real build script into a temporary folder: the runner of that file. */
+export function buildBinary(): Runner {
+  const outdir = mkdtempSync(join(tmpdir(), 'xopcbot-bin-'))
+  const build = Bun.spawnSync([process.execPath, join(ROOT, 'build/build.ts'), '--outdir', outdir, '--no-smoke'], { cwd: ROOT, stdout: 'pipe', stderr: 'pipe' })
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  return [join(outdir, hostFile())]
 }
