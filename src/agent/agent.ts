@@ -1,4 +1,5 @@
 import type { ModelMessage, ToolSet } from 'ai'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
@@ -8,7 +9,7 @@ import { serialByKey } from '../util/serial'
 import { isProviderFailure, ModelChain, type ModelReport, type ModelSlot } from './models'
 import { resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
-import { mcpToolSet, timeTool, toolSet, type AgentTool, type McpTools } from './tools'
+import { agentToolFilter, filterToolSet, isMcpToolName, loggedToolSet, mcpToolSet, timeTool, toolMatcher, toolSet, type AgentTool, type McpTools, type ToolCallScope } from './tools'
 
 export interface TurnRequest {
   session: string
@@ -93,8 +94,13 @@ export class Agent {
   /** the UTC day the budget refusal was last logged (once a day is enough) */
   private budgetLoggedFor: string | null = null
   private readonly available: AgentTool[]
-  /** the built-in tools plus the MCP tools of `mcp.version`: rebuilt only when that changes */
-  private merged: { version: number; builtIn: ToolSet; tools: ToolSet } | null = null
+  /**
+   * The built-in tools plus the MCP tools of `mcp.version` that agent.tools offers, and per channel with its own
+   * `tools` the narrower set: rebuilt only when the MCP tools change, so a turn does one Map lookup.
+   */
+  private merged: { version: number; builtIn: ToolSet; tools: ToolSet; byChannel: Map<string, ToolSet> } | null = null
+  /** the session of the turn a tool call belongs to, for its log line (the tools are built once, not per turn) */
+  private readonly toolScope = new AsyncLocalStorage<ToolCallScope>()
   /** turns by session; `pending` counts those running or waiting (the graceful stop waits for them, streamed ones included) */
   private readonly bySession = serialByKey()
   private readonly slots: Slots
@@ -121,6 +127,24 @@ export class Agent {
     if (this.model instanceof AppError) this.log.warn(`the model is not usable: ${this.model.message}`)
     for (const slot of this.models.slots.slice(1)) {
       if (slot.resolved instanceof AppError) this.log.warn(`the fallback model ${slot.name} is skipped: ${slot.resolved.message}`)
+    }
+    this.warnUnknownMcpServers()
+  }
+
+  /**
+   * An MCP entry of agent.tools or channels.<name>.tools whose server is not in mcp.servers offers nothing:
+   * said once at start (not a config error: commands that read only part of the config do not see mcp).
+   */
+  private warnUnknownMcpServers() {
+    const { agent, channels, mcp } = this.deps.config
+    const servers = Object.keys(mcp.servers)
+    const lists: [string, readonly string[]][] = [['agent.tools', agent.tools], ...Object.entries(channels).flatMap(([name, c]): [string, readonly string[]][] => (c.tools ? [[`channels.${name}.tools`, c.tools]] : []))]
+    for (const [path, entries] of lists) {
+      for (const entry of entries) {
+        if (isMcpToolName(entry) && !servers.some((server) => entry.startsWith(`${server}__`))) {
+          this.log.warn(`${path} lists ${JSON.stringify(entry)}, but mcp.servers has no such server (${servers.join(', ') || 'none configured'}); it offers no tool`)
+        }
+      }
     }
   }
 
@@ -167,7 +191,7 @@ export class Agent {
     const { provider, baseURL, modelId } = slot.resolved as ResolvedModel
     const { ai, tools: builtIn } = await this.loadSdk()
     const model = await slot.languageModel()
-    const tools = this.withMcpTools(ai, builtIn)
+    const tools = this.toolsFor(ai, builtIn, request.channel)
     const { generateText, streamText, stepCountIs } = ai
     const started = (attempt.started ??= performance.now())
     const userMessage: ModelMessage = { role: 'user', content: request.message }
@@ -193,15 +217,20 @@ export class Agent {
       let usage: { inputTokens?: number | undefined; outputTokens?: number | undefined }
       if (request.onDelta) {
         let failure: unknown
-        const result = streamText({ ...call, onError: ({ error }) => void (failure ??= error) })
-        for await (const part of result.fullStream) {
-          if (part.type === 'text-delta') request.onDelta(part.text)
-          else if (part.type === 'error') failure ??= part.error
-        }
+        const onDelta = request.onDelta
+        // Read inside the scope too: the stream runs the tools as it is read.
+        const result = await this.toolScope.run({ session: request.session }, async () => {
+          const result = streamText({ ...call, onError: ({ error }) => void (failure ??= error) })
+          for await (const part of result.fullStream) {
+            if (part.type === 'text-delta') onDelta(part.text)
+            else if (part.type === 'error') failure ??= part.error
+          }
+          return result
+        })
         if (failure) throw failure
         ;[text, finishReason, responseMessages, usage] = await Promise.all([result.text, result.finishReason, result.responseMessages, result.totalUsage])
       } else {
-        const result = await generateText(call)
+        const result = await this.toolScope.run({ session: request.session }, () => generateText(call))
         ;({ text, finishReason, responseMessages } = result)
         usage = result.totalUsage
       }
@@ -262,7 +291,7 @@ export class Agent {
   private loadSdk() {
     this.sdk ??= (async () => {
       const ai = await import('ai')
-      return { ai, tools: toolSet(this.deps.config, this.available, ai) }
+      return { ai, tools: this.logged(toolSet(this.deps.config, this.available, ai)) }
     })()
     return this.sdk
   }
@@ -290,13 +319,27 @@ export class Agent {
     })
   }
 
-  private withMcpTools(ai: typeof import('ai'), builtIn: ToolSet): ToolSet {
+  /** The tools of a turn: agent.tools, narrowed by `channels.<channel>.tools` for a channel's turns. */
+  private toolsFor(ai: typeof import('ai'), builtIn: ToolSet, channel: string | null | undefined): ToolSet {
     const mcp = this.deps.mcp
-    if (!mcp) return builtIn
-    if (this.merged?.version !== mcp.version || this.merged.builtIn !== builtIn) {
-      this.merged = { version: mcp.version, builtIn, tools: { ...mcpToolSet(mcp, ai), ...builtIn } }
+    const version = mcp ? mcp.version : -1
+    if (this.merged?.version !== version || this.merged.builtIn !== builtIn) {
+      const mcpTools = mcp ? this.logged(filterToolSet(mcpToolSet(mcp, ai), agentToolFilter(this.deps.config.agent.tools))) : {}
+      this.merged = { version, builtIn, tools: { ...mcpTools, ...builtIn }, byChannel: new Map() }
     }
-    return this.merged.tools
+    const merged = this.merged
+    if (!channel) return merged.tools
+    let tools = merged.byChannel.get(channel)
+    if (!tools) {
+      const only = this.deps.config.channels[channel]?.tools
+      tools = only ? filterToolSet(merged.tools, toolMatcher(only)) : merged.tools
+      merged.byChannel.set(channel, tools)
+    }
+    return tools
+  }
+
+  private logged(tools: ToolSet): ToolSet {
+    return loggedToolSet(tools, this.log, () => this.toolScope.getStore(), this.deps.redact)
   }
 
   /** A provider's text for an error message: every configured secret removed first, then shortened. */

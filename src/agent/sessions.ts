@@ -48,6 +48,35 @@ export interface StoredMessage {
   output_tokens?: number
   /** the model that wrote an assistant message ("<provider>/<model id>") */
   model?: string
+  /** an assistant message's tool calls, as the model made them */
+  tool_calls?: { id: string; name: string; input: unknown }[]
+  /** a tool message's results; `error` when the tool failed */
+  tool_results?: { id: string; name: string; output: unknown; error?: true }[]
+}
+
+/** The tool calls or results of a stored model message (its JSON), for the sessions API. */
+function toolParts(role: string, json: string): Pick<StoredMessage, 'tool_calls' | 'tool_results'> {
+  if (role !== 'assistant' && role !== 'tool') return {}
+  let message: ModelMessage
+  try {
+    message = JSON.parse(json)
+  } catch {
+    return {}
+  }
+  if (!Array.isArray(message.content)) return {}
+  const parts = message.content as Array<Record<string, any>>
+  if (role === 'assistant') {
+    const calls = parts.filter((part) => part.type === 'tool-call').map((part) => ({ id: String(part.toolCallId), name: String(part.toolName), input: part.input ?? null }))
+    return calls.length ? { tool_calls: calls } : {}
+  }
+  const results = parts
+    .filter((part) => part.type === 'tool-result')
+    .map((part) => {
+      const output = part.output
+      const failed = typeof output?.type === 'string' && output.type.startsWith('error')
+      return { id: String(part.toolCallId), name: String(part.toolName), output: output && typeof output === 'object' && 'value' in output ? output.value : (output ?? null), ...(failed ? { error: true as const } : {}) }
+    })
+  return results.length ? { tool_results: results } : {}
 }
 
 export interface TurnRecord {
@@ -146,13 +175,14 @@ export class SessionStore {
       .get({ key }) as SessionSummary | null
     if (!session) return null
     const rows = this.db
-      .query('SELECT role, content, created_at, input_tokens, output_tokens, model FROM session_messages WHERE session_key = $key ORDER BY id')
-      .all({ key }) as Array<StoredMessage & { input_tokens: number | null; output_tokens: number | null; model: string | null }>
-    const messages = rows.map(({ input_tokens, output_tokens, model, ...rest }) => ({
+      .query('SELECT role, content, message, created_at, input_tokens, output_tokens, model FROM session_messages WHERE session_key = $key ORDER BY id')
+      .all({ key }) as Array<StoredMessage & { message: string; input_tokens: number | null; output_tokens: number | null; model: string | null }>
+    const messages = rows.map(({ message, input_tokens, output_tokens, model, ...rest }) => ({
       ...rest,
       ...(input_tokens !== null ? { input_tokens } : {}),
       ...(output_tokens !== null ? { output_tokens } : {}),
       ...(model !== null ? { model } : {}),
+      ...toolParts(rest.role, message),
     }))
     return { ...session, messages }
   }

@@ -1,6 +1,8 @@
 import type { ToolSet } from 'ai'
+import { LogLevels } from 'consola/core'
 import { z } from 'zod'
 import type { Config } from '../config/schema'
+import type { Logger } from '../logging/logger'
 
 /** A tool the model may call: a zod input schema and what it does. */
 export interface AgentTool<Input = any> {
@@ -133,4 +135,73 @@ export function mcpToolSet(mcp: McpTools, ai: Pick<typeof import('ai'), 'tool' |
     set[t.name] = ai.tool({ description: t.description, inputSchema: ai.jsonSchema(t.inputSchema as never), execute: (input, { abortSignal }) => t.run(input, abortSignal) })
   }
   return set
+}
+
+/** MCP tools are offered as "<server>__<tool>"; built-in names never contain "__". */
+export const isMcpToolName = (name: string) => name.includes('__')
+
+/**
+ * Whether a tool name is in a list of `agent.tools` / `channels.<name>.tools` entries: a built-in name or
+ * "<server>__<tool>" exactly, or "<server>__*" for all of a server's tools.
+ */
+export function toolMatcher(entries: readonly string[]): (name: string) => boolean {
+  const exact = new Set(entries.filter((entry) => !entry.endsWith('__*')))
+  const prefixes = entries.filter((entry) => entry.endsWith('__*')).map((entry) => entry.slice(0, -1))
+  return (name) => exact.has(name) || prefixes.some((prefix) => name.startsWith(prefix))
+}
+
+/**
+ * `agent.tools`: built-in tools as listed; MCP tools all of them (each server's own `tools` narrows them) until
+ * the list names one, then only those named — so adding an MCP server needs no edit of agent.tools.
+ */
+export function agentToolFilter(entries: readonly string[]): (name: string) => boolean {
+  const listed = toolMatcher(entries)
+  const restrictsMcp = entries.some(isMcpToolName)
+  return (name) => (isMcpToolName(name) && !restrictsMcp) || listed(name)
+}
+
+/** The tools of `set` that `keep` admits, the same tool objects (nothing rebuilt). */
+export function filterToolSet(set: ToolSet, keep: (name: string) => boolean): ToolSet {
+  const out: ToolSet = {}
+  for (const [name, tool] of Object.entries(set)) if (keep(name)) out[name] = tool
+  return out
+}
+
+/** What a tool call log line says about the session it belongs to. */
+export interface ToolCallScope {
+  session: string
+}
+
+/**
+ * Each tool's execute wrapped once, when the set is built: one info line per call with the tool, its duration
+ * and outcome (never the arguments or the result, which may hold secrets); the arguments only at debug, redacted.
+ * A result that reports an error (`{error}`, MCP `isError`) counts as an error as a thrown one does.
+ */
+export function loggedToolSet(set: ToolSet, log: Logger, scope: () => ToolCallScope | undefined, redact: (text: string) => string = (text) => text): ToolSet {
+  const out: ToolSet = {}
+  for (const [name, t] of Object.entries(set)) {
+    const execute = t.execute
+    if (!execute) {
+      out[name] = t
+      continue
+    }
+    out[name] = {
+      ...t,
+      execute: async (input: unknown, options: any) => {
+        const started = performance.now()
+        const session = scope()?.session
+        if (log.level >= LogLevels.debug) log.debug('tool call arguments', { tool: name, session, toolCallId: options?.toolCallId, input: redact(JSON.stringify(input) ?? 'null') })
+        try {
+          const result = await (execute as (input: unknown, options: unknown) => unknown)(input, options)
+          const failed = !!result && typeof result === 'object' && ((result as { isError?: unknown }).isError === true || typeof (result as { error?: unknown }).error === 'string')
+          log.info('tool call', { tool: name, session, ms: Math.round(performance.now() - started), outcome: failed ? 'error' : 'ok' })
+          return result
+        } catch (error) {
+          log.info('tool call', { tool: name, session, ms: Math.round(performance.now() - started), outcome: 'error' })
+          throw error
+        }
+      },
+    } as typeof t
+  }
+  return out
 }

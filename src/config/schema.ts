@@ -15,6 +15,22 @@ export { LINE_LEVELS }
 export const DEFAULT_PORT = 18790
 export const PROVIDER_PRESETS = ['openai', 'anthropic', 'openrouter', 'deepseek', 'groq', 'ollama', 'lmstudio'] as const
 export const TOOL_NAMES = ['time', 'cron', 'send_message', 'web_fetch'] as const
+/**
+ * An entry of `agent.tools` or `channels.<name>.tools`: a built-in tool, or MCP tools as "<server>__<tool>"
+ * or "<server>__*" (all of that server's). A server missing from `mcp.servers` is only warned about at start
+ * (the agent): commands that load part of the config do not see `mcp`.
+ */
+const MCP_TOOL_ENTRY = /^[A-Za-z0-9_-]{1,32}__(?:\*|[^*\s]+)$/
+export const ToolEntry = z.string().superRefine((entry, ctx) => {
+  if (entry.includes('__')) {
+    if (!MCP_TOOL_ENTRY.test(entry)) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(entry)} is not an MCP tool: write "<server>__<tool>" or "<server>__*" (a server name of A-Z, a-z, 0-9, "_" and "-"; "*" only as the whole tool part)` })
+    }
+  } else if (!(TOOL_NAMES as readonly string[]).includes(entry)) {
+    ctx.addIssue({ code: 'custom', message: `unknown tool ${JSON.stringify(entry)}: the built-in tools are ${TOOL_NAMES.join(', ')}; MCP tools are written "<server>__<tool>" or "<server>__*"` })
+  }
+})
+
 /** What `logging.level` may be: a line level, or `silent` for none. */
 export const LOG_LEVELS = ['silent', ...LINE_LEVELS] as const
 
@@ -155,7 +171,10 @@ export const AgentConfig = z.strictObject({
       maxRedirects: z.int().min(0).max(20).default(5).describe('Redirects web_fetch follows (each one checked like the first URL).'),
     })
     .prefault({}),
-  tools: z.array(z.enum(TOOL_NAMES)).default([...TOOL_NAMES]).describe('Tools offered to the model.'),
+  tools: z
+    .array(ToolEntry)
+    .default([...TOOL_NAMES])
+    .describe('Tools offered to the model: built-in names, and MCP tools as "<server>__<tool>" or "<server>__*". Built-in tools are offered only as listed; every MCP tool is offered until the list names one, then only those named.'),
 })
 export type AgentConfig = z.infer<typeof AgentConfig>
 
@@ -219,6 +238,10 @@ export const TelegramChannel = z
       .boolean()
       .default(true)
       .describe("In a group, answer only messages that mention the bot's @username or reply to one of its messages."),
+    tools: z
+      .array(ToolEntry)
+      .optional()
+      .describe("Narrows the tools of this channel's turns to those listed here and offered by agent.tools (same syntax). Default: agent.tools."),
   })
   .superRefine((channel, ctx) => {
     if (channel.enabled && !channel.token) ctx.addIssue({ code: 'custom', path: ['token'], message: 'is required when the channel is enabled' })
@@ -240,6 +263,10 @@ export const WebhookChannel = z.strictObject({
       baseDelayMs: z.int().min(10).max(60_000).default(1000).describe('Delay before the second attempt; it doubles each time, up to 30 s.'),
     })
     .prefault({}),
+  tools: z
+    .array(ToolEntry)
+    .optional()
+    .describe("Narrows the tools of this channel's turns to those listed here and offered by agent.tools (same syntax). Default: agent.tools."),
 })
 export type WebhookChannel = z.infer<typeof WebhookChannel>
 

@@ -12,7 +12,16 @@ const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ status: z.literal('
 const stamp = z.string().describe('ISO-8601 date-time')
 
 const Session = z.object({ key: z.string(), channel: z.string().nullable(), chat_id: z.string().nullable(), message_count: z.int(), created_at: stamp, updated_at: stamp })
-const StoredMessage = z.object({ role: z.enum(['user', 'assistant', 'tool']), content: z.string(), created_at: stamp, input_tokens: z.int().optional(), output_tokens: z.int().optional(), model: z.string().optional() })
+const StoredMessage = z.object({
+  role: z.enum(['user', 'assistant', 'tool']),
+  content: z.string(),
+  created_at: stamp,
+  input_tokens: z.int().optional(),
+  output_tokens: z.int().optional(),
+  model: z.string().optional(),
+  tool_calls: z.array(z.object({ id: z.string(), name: z.string(), input: z.unknown() })).optional(),
+  tool_results: z.array(z.object({ id: z.string(), name: z.string(), output: z.unknown(), error: z.literal(true).optional() })).optional(),
+})
 const Message = z.object({ id: z.string(), channel: z.string(), chat_id: z.string(), state: z.enum(['queued', 'processing', 'delivered', 'failed']), reply: z.string().optional(), error: z.string().optional(), created_at: stamp, updated_at: stamp })
 const Job = JobInput.extend({
   id: z.string(),
