@@ -1,6 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import type { JSONRPCMessage, MCPTransport } from '@ai-sdk/mcp'
 
+/** The longest JSON-RPC message (one line) taken from a server. */
+export const MAX_LINE = 16 * 1024 * 1024
+
 export interface StdioServer {
   command: string
   args: string[]
@@ -77,6 +80,13 @@ export class StdioTransport implements MCPTransport {
 
   private receive(chunk: string) {
     this.buffer += chunk
+    // A server that never ends its line would grow this without bound: it is stopped instead.
+    if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) {
+      this.buffer = ''
+      this.onerror?.(new Error(`the server wrote more than ${MAX_LINE} characters without ending a line; it is stopped`))
+      this.killNow()
+      return
+    }
     let newline: number
     while ((newline = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, newline).replace(/\r$/, '')
