@@ -56,6 +56,9 @@ export class StdioTransport implements MCPTransport {
         cwd: this.server.cwd ?? undefined,
         stdio: ['pipe', 'pipe', 'pipe'],
         shell: false,
+        // A process group of its own: a server started through a wrapper (a shell script, npx) has children that
+        // keep its pipes open; stopping the server stops the whole group, so none of them is left behind.
+        detached: process.platform !== 'win32',
       })
       this.child = child
       child.once('spawn', () => resolve())
@@ -65,7 +68,12 @@ export class StdioTransport implements MCPTransport {
         reject(new Error(reason))
         this.onerror?.(error)
       })
-      child.once('close', (code, signal) => {
+      // 'exit', not 'close': a grandchild may hold the pipes open long after the server itself is gone.
+      child.once('exit', (code, signal) => {
+        this.signalGroup('SIGKILL')
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        child.stdin?.destroy()
         const tail = this.stderrTail.trim().split('\n').at(-1)
         this.resolveExit(`the server process exited (${signal ? `signal ${signal}` : `code ${code}`})${tail ? `: ${tail.slice(0, 300)}` : ''}`)
         this.onclose?.()
@@ -79,14 +87,18 @@ export class StdioTransport implements MCPTransport {
   }
 
   private receive(chunk: string) {
-    this.buffer += chunk
-    // A server that never ends its line would grow this without bound: it is stopped instead.
-    if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) {
-      this.buffer = ''
-      this.onerror?.(new Error(`the server wrote more than ${MAX_LINE} characters without ending a line; it is stopped`))
-      this.killNow()
+    // Only the new chunk is searched for a line end: a long line arriving in many chunks costs no more than its length.
+    if (chunk.indexOf('\n') < 0) {
+      this.buffer += chunk
+      // A server that never ends its line would grow this without bound: it is stopped instead.
+      if (this.buffer.length > MAX_LINE) {
+        this.buffer = ''
+        this.onerror?.(new Error(`the server wrote more than ${MAX_LINE} characters without ending a line; it is stopped`))
+        this.killNow()
+      }
       return
     }
+    this.buffer += chunk
     let newline: number
     while ((newline = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, newline).replace(/\r$/, '')
@@ -111,14 +123,26 @@ export class StdioTransport implements MCPTransport {
     const child = this.child
     if (!child || child.exitCode !== null || child.signalCode !== null) return
     child.stdin?.end()
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 2000)
+    this.signalGroup('SIGTERM')
+    const timer = setTimeout(() => this.signalGroup('SIGKILL'), 2000)
     await this.exitedWith
     clearTimeout(timer)
   }
 
   /** The last resort (a second Ctrl+C): no waiting. */
   killNow() {
-    this.child?.kill('SIGKILL')
+    this.signalGroup('SIGKILL')
+  }
+
+  /** Signals the server's whole process group (where there are groups), or else the server alone. */
+  private signalGroup(signal: NodeJS.Signals) {
+    const pid = this.child?.pid
+    if (pid === undefined) return
+    try {
+      if (process.platform !== 'win32') process.kill(-pid, signal)
+      else this.child!.kill(signal)
+    } catch {
+      // ESRCH: the group is gone already.
+    }
   }
 }
