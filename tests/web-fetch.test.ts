@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Server } from 'bun'
 import { webFetch, webFetchTool, type WebFetchLimits } from '../src/agent/web-fetch'
+import { htmlToMarkdown } from '../src/agent/html-to-markdown'
 import { Config } from '../src/config/schema'
 import { createLogger } from '../src/logging/logger'
 import { checkDestination, nonPublicReason, type Resolve } from '../src/net/ssrf'
@@ -374,4 +375,13 @@ describe('end to end: the model calls web_fetch through a running gateway', () =
     expect(seen.error).toBe('refused: 127.0.0.1 is a loopback address; only public internet addresses are fetched (agent.webFetch.allowPrivate is off)')
     expect(seenHosts.length).toBe(hostsBefore)
   })
+})
+
+describe('pages that would take the converter too long', () => {
+  // Readability's time grows steeply with nesting (seconds for a few KiB) on the gateway's only thread: such a
+  // page is given as plain text. The test's own timeout is the bound: the old path took minutes on this page.
+  test('4,000 nested elements: the page text, not a frozen gateway', () => {
+    const html = `<html><head><title>Deep</title></head><body><script>var x = 1</script>${'<div>'.repeat(4000)}the deep text${'</div>'.repeat(4000)}</body></html>`
+    expect(htmlToMarkdown(html, 'http://example.test/')).toEqual({ title: 'Deep', markdown: 'the deep text' })
+  }, 20_000)
 })

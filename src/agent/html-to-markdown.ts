@@ -27,8 +27,35 @@ export interface Readable {
   markdown: string
 }
 
+/**
+ * Readability's time grows steeply with nesting (1,600 nested <div>s, 8 KiB, took 12 s) and Turndown recurses
+ * per level, and both run synchronously on the gateway's only thread: a page past these bounds is given to the
+ * model as its plain text instead.
+ */
+const MAX_DEPTH = 100
+const MAX_ELEMENTS = 20_000
+const MAX_HTML_CHARS = 1_000_000
+
+/** Whether the page is too deep, too big or too long for Readability and Turndown (counted without recursion). */
+function tooComplex(html: string, root: { children: ArrayLike<unknown> }): boolean {
+  if (html.length > MAX_HTML_CHARS) return true
+  const stack: [{ children: ArrayLike<unknown> }, number][] = [[root, 0]]
+  let elements = 0
+  while (stack.length) {
+    const [node, depth] = stack.pop()!
+    if (depth > MAX_DEPTH || ++elements > MAX_ELEMENTS) return true
+    for (let i = 0; i < node.children.length; i++) stack.push([node.children[i] as { children: ArrayLike<unknown> }, depth + 1])
+  }
+  return false
+}
+
 export function htmlToMarkdown(html: string, pageUrl: string): Readable {
   const { document } = parseHTML(html)
+  if (tooComplex(html, document.documentElement ?? document)) {
+    for (const element of document.querySelectorAll('script, style, noscript, template')) element.remove()
+    const text = (document.body ?? document.documentElement)?.textContent ?? ''
+    return { title: document.title?.trim() || null, markdown: text.replace(/[ \t]+/g, ' ').replace(/\s*\n\s*/g, '\n').trim() }
+  }
   // Links and images relative to the page are made absolute, so the model can follow them.
   for (const [selector, attribute] of [['a[href]', 'href'], ['img[src]', 'src']] as const) {
     for (const element of document.querySelectorAll(selector)) {
