@@ -300,3 +300,14 @@ describe('hosts', () => {
     expect(() => applyGatewayOverrides(Config.parse({}), { XOPCBOT_GATEWAY_HOST: '1.2.3' })).toThrow(/XOPCBOT_GATEWAY_HOST: is not a valid IPv4 address/)
   })
 })
+
+describe('MCP server names', () => {
+  test('"<server>__<tool>" must name one server: no "__" in a name, no "_" at either end', () => {
+    for (const name of ['files__admin', '_files', 'files_']) {
+      const result = Config.safeParse({ mcp: { servers: { [name]: { command: 'x' } } } })
+      expect(result.success, name).toBe(false)
+      expect(JSON.stringify(result.error?.issues), name).toContain('no \\"__\\"')
+    }
+    expect(Config.safeParse({ mcp: { servers: { 'my_files-2': { command: 'x' } } } }).success).toBe(true)
+  })
+})

@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent } from '../src/agent/agent'
 import { SessionStore } from '../src/agent/sessions'
+import type { AgentTool } from '../src/agent/tools'
+import { z } from 'zod'
 import { Config } from '../src/config/schema'
 import { openDatabase } from '../src/storage/db'
 import { startFakeLlm, type FakeLlm } from './fakes/llm'
@@ -19,7 +21,7 @@ afterEach(() => {
 })
 
 /** Two real fake providers: `one/model-a` is the primary, `two/model-b` its fallback. */
-function chain({ agent = {}, primaryUrl, providers = {} }: { agent?: Record<string, unknown>; primaryUrl?: string; providers?: Record<string, unknown> } = {}) {
+function chain({ agent = {}, primaryUrl, providers = {}, tools }: { agent?: Record<string, unknown>; primaryUrl?: string; providers?: Record<string, unknown>; tools?: AgentTool[] } = {}) {
   const first = startFakeLlm()
   const second = startFakeLlm()
   fakes.push(first, second)
@@ -35,7 +37,7 @@ function chain({ agent = {}, primaryUrl, providers = {} }: { agent?: Record<stri
   const store = new SessionStore(db)
   const made = makeApp()
   const redact = (text: string) => text.replaceAll(PRIMARY_KEY, '***')
-  const agentOf = new Agent({ config, env: {}, store, log: made.logger.log, redact })
+  const agentOf = new Agent({ config, env: {}, store, log: made.logger.log, redact, ...(tools ? { tools } : {}) })
   const { app } = makeApp({ agent: agentOf, sessions: store, log: made.logger.log, modelName: 'one/model-a', redact })
   const status = async () => json(await app.handle(new Request('http://localhost/api/status')))
   return { first, second, app, store, agent: agentOf, status, logger: made.logger, logFile: made.logFile }
@@ -168,5 +170,35 @@ describe('agent.model in the config', () => {
     expect(issues({ primary: 'a/b', fallbacks: ['nope'] })).toEqual(['agent.model.fallbacks.0: must look like "<provider>/<model id>", e.g. "openai/gpt-4o-mini"'])
     expect(issues(42)[0]).toContain('agent.model: must be "<provider>/<model id>" or {"primary"')
     expect(issues({ fallbacks: ['a/b'] })[0]).toContain('agent.model: must be "<provider>/<model id>" or {"primary"')
+  })
+})
+
+describe('a turn whose tool ran never starts over on another model', () => {
+  test('streamed: the primary times out while its tool runs → the turn fails; the tool ran once', async () => {
+    let runs = 0
+    // A tool that takes longer than the model call may: the call is cut while the tool is still running.
+    const slow: AgentTool = { name: 'time', description: 'slow', input: z.object({}), run: async () => (runs++, await Bun.sleep(800), { ok: true }) }
+    const c = chain({ agent: { callTimeoutMs: 300, timeoutMs: 10_000, tools: ['time'] }, tools: [slow] })
+    c.first.queue.push({ toolCalls: [{ name: 'time', input: {} }] })
+    c.second.queue.push({ toolCalls: [{ name: 'time', input: {} }] }, { text: 'from the fallback' })
+    const response = await postAgent(c.app, { message: 'hello', session: 's-tools', stream: true })
+    const events = await readEvents(response)
+    expect(events.at(-1)?.event).toBe('error')
+    expect(runs).toBe(1)
+    expect(c.second.calls.length).toBe(0)
+  })
+})
+
+describe("a tool that ignores the turn's time limit", () => {
+  test('agent.timeoutMs ends the turn while the tool is still running: 504, nothing stored', async () => {
+    let finished = false
+    const stubborn: AgentTool = { name: 'time', description: 'ignores its abort signal', input: z.object({}), run: async () => (await Bun.sleep(3000), (finished = true), { ok: true }) }
+    const c = chain({ agent: { model: 'one/model-a', timeoutMs: 500, tools: ['time'] }, tools: [stubborn] })
+    c.first.queue.push({ toolCalls: [{ name: 'time', input: {} }] }, { text: 'never' })
+    const response = await postAgent(c.app, { message: 'hello', session: 's-stubborn' })
+    expect(response.status).toBe(504)
+    expect((await json(response)).error.message).toContain('agent.timeoutMs (500 ms)')
+    expect(finished).toBe(false)
+    expect(c.store.get('s-stubborn')).toBeNull()
   })
 })

@@ -63,7 +63,8 @@ interface Attempt {
   started?: number
   /** text reached the client: the turn cannot start over on another model */
   streamed?: boolean
-  /** a step ended (its tools ran): asking another model would run them again */
+  /** a step ended or a tool started: asking another model would run the tools again (a streamed turn starts
+   * a tool as soon as its call arrives, before its step ends) */
   stepEnded?: boolean
 }
 
@@ -210,6 +211,7 @@ export class Agent {
       abortSignal,
       onStepEnd: () => void (attempt.stepEnded = true),
     }
+    const toolScope: ToolCallScope = { session: request.session, toolStarted: () => void (attempt.stepEnded = true) }
     try {
       let text: string
       let finishReason: string
@@ -219,7 +221,7 @@ export class Agent {
         let failure: unknown
         const onDelta = request.onDelta
         // Read inside the scope too: the stream runs the tools as it is read.
-        const result = await this.toolScope.run({ session: request.session }, async () => {
+        const result = await this.toolScope.run(toolScope, async () => {
           const result = streamText({ ...call, onError: ({ error }) => void (failure ??= error) })
           for await (const part of result.fullStream) {
             if (part.type === 'text-delta') onDelta(part.text)
@@ -230,7 +232,7 @@ export class Agent {
         if (failure) throw failure
         ;[text, finishReason, responseMessages, usage] = await Promise.all([result.text, result.finishReason, result.responseMessages, result.totalUsage])
       } else {
-        const result = await this.toolScope.run({ session: request.session }, () => generateText(call))
+        const result = await this.toolScope.run(toolScope, () => generateText(call))
         ;({ text, finishReason, responseMessages } = result)
         usage = result.totalUsage
       }

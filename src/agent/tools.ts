@@ -170,6 +170,8 @@ export function filterToolSet(set: ToolSet, keep: (name: string) => boolean): To
 /** What a tool call log line says about the session it belongs to. */
 export interface ToolCallScope {
   session: string
+  /** told before a tool runs: a turn whose tools ran must not start over on another model (they would run twice) */
+  toolStarted?: () => void
 }
 
 /**
@@ -189,10 +191,13 @@ export function loggedToolSet(set: ToolSet, log: Logger, scope: () => ToolCallSc
       ...t,
       execute: async (input: unknown, options: any) => {
         const started = performance.now()
-        const session = scope()?.session
+        const current = scope()
+        current?.toolStarted?.()
+        const session = current?.session
         if (log.level >= LogLevels.debug) log.debug('tool call arguments', { tool: name, session, toolCallId: options?.toolCallId, input: redact(JSON.stringify(input) ?? 'null') })
         try {
-          const result = await (execute as (input: unknown, options: unknown) => unknown)(input, options)
+          // The turn's time limit holds for its tools too: one that ignores the abort signal is not waited for.
+          const result = await untilAborted((execute as (input: unknown, options: unknown) => unknown)(input, options), options?.abortSignal)
           const failed = !!result && typeof result === 'object' && ((result as { isError?: unknown }).isError === true || typeof (result as { error?: unknown }).error === 'string')
           log.info('tool call', { tool: name, session, ms: Math.round(performance.now() - started), outcome: failed ? 'error' : 'ok' })
           return result
@@ -204,4 +209,18 @@ export function loggedToolSet(set: ToolSet, log: Logger, scope: () => ToolCallSc
     } as typeof t
   }
   return out
+}
+
+/** `work`, or a rejection as soon as `signal` aborts (the work itself may go on; its result is dropped). */
+function untilAborted<T>(work: T | Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return Promise.resolve(work)
+  if (signal.aborted) return Promise.reject(signal.reason ?? new Error('the turn was aborted'))
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason ?? new Error('the turn was aborted'))
+    signal.addEventListener('abort', onAbort, { once: true })
+    Promise.resolve(work).then(
+      (value) => (signal.removeEventListener('abort', onAbort), resolve(value)),
+      (error) => (signal.removeEventListener('abort', onAbort), reject(error)),
+    )
+  })
 }

@@ -344,7 +344,8 @@ export type McpServerConfig = z.infer<typeof McpServerConfig>
 
 export const McpConfig = z.strictObject({
   servers: z
-    .record(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'MCP server names use A-Z, a-z, 0-9, "_" and "-" (at most 32)'), McpServerConfig)
+    // No "__" and no "_" at either end: "<server>__<tool>" must name one server, and "<server>__*" no other.
+    .record(z.string().regex(/^(?!_)(?!.*__)[A-Za-z0-9_-]{1,32}(?<!_)$/, 'MCP server names use A-Z, a-z, 0-9, "_" and "-" (at most 32), with no "__" and no "_" at either end'), McpServerConfig)
     .default({})
     .describe('MCP servers whose tools the model may call, as "<server>__<tool>".'),
 })
