@@ -93,6 +93,20 @@ describe('logger', () => {
     expect(readLines(path)).toHaveLength(20)
   })
 
+  test("MCP servers' credentials are secrets, their other settings are not", () => {
+    const config = Config.parse({
+      mcp: {
+        servers: {
+          search: { url: 'https://mcp.example/mcp', headers: { Authorization: 'Bearer mcp-bearer-token-123' } },
+          files: { command: 'x', env: { LOG_LEVEL: 'warn', ROOT_DIR: '/home/me/notes', GITHUB_TOKEN: 'ghp_abcdef123', SEARCH_KEY: 'k-987654321' } },
+        },
+      },
+    })
+    const secrets = secretsOf(config)
+    for (const secret of ['Bearer mcp-bearer-token-123', 'mcp-bearer-token-123', 'ghp_abcdef123', 'k-987654321']) expect(secrets).toContain(secret)
+    for (const plain of ['warn', '/home/me/notes']) expect(secrets).not.toContain(plain)
+  })
+
   test('secrets never reach the file or the console', () => {
     const path = tempLog()
     const config = Config.parse({

@@ -97,6 +97,13 @@ describe('MCP servers as tool sources', () => {
     http.stop()
   })
 
+  test('a result over 100,000 characters reaches the model cut, with a note saying so', async () => {
+    const { status: code, body } = await turnCalling(gateway, fake, 'files__echo', { text: 'y'.repeat(150_000) })
+    expect(code).toBe(200)
+    expect(body.reply).toContain('[cut: the tool returned 150017 characters; the first 100000 are shown]')
+    expect(body.reply.length).toBeLessThan(100_200)
+  })
+
   test('/api/status reports each server with the tools the model sees; the allowlist hides the others', async () => {
     const { mcp } = await status(gateway)
     expect(mcp.files).toEqual({ state: 'running', tools: ['files__echo', 'files__env', 'files__pid'] })

@@ -1,6 +1,8 @@
 import type { Config } from '../config/schema'
 
 const SECRET_KEY = /token|secret|password|api[-_]?key|authorization|cookie/i
+/** Environment variable names that usually hold a credential (GITHUB_TOKEN, DB_PASSWORD, SEARCH_KEY, …). */
+const SECRET_ENV_NAME = /token|secret|pass|key|credential|auth|cookie|session|private/i
 export const REDACTED = '[REDACTED]'
 /** Field names seen, and whether they sound secret (the same few names come back on every line). */
 const secretKeys = new Map<string, boolean>()
@@ -64,9 +66,15 @@ export function secretsOf(config: Config, env: Record<string, string | undefined
     if (channel.type === 'telegram') secrets.push(channel.token, channel.webhookSecret)
     else secrets.push(channel.secret)
   }
-  // An MCP server's headers carry its credentials, and its env is where its own API keys go.
+  // An MCP server's headers carry its credentials (a server may echo the bare token of "Bearer <token>"), and its
+  // env is where its own API keys go — under secret-sounding names; other values ("warn", a path) are not
+  // secrets, and hiding them would blank those words in every log line.
   for (const server of Object.values(config.mcp.servers)) {
-    secrets.push(...Object.values(server.transport === 'http' ? server.headers : server.env))
+    if (server.transport === 'http') {
+      for (const value of Object.values(server.headers)) secrets.push(value, /^[A-Za-z]+\s+(\S{8,})$/.exec(value)?.[1] ?? null)
+    } else {
+      for (const [key, value] of Object.entries(server.env)) if (SECRET_ENV_NAME.test(key)) secrets.push(value)
+    }
   }
   for (const name of keyVars) secrets.push(env[name] ?? null)
   return secrets.filter((s): s is string => !!s)

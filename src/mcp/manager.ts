@@ -132,7 +132,7 @@ export class McpManager {
         if (signal.aborted) break
         server.failures++
         server.state = 'failed'
-        server.error = this.redact(error instanceof Error ? error.message : String(error))
+        server.error = clip(this.redact(error instanceof Error ? error.message : String(error)), MAX_ERROR_CHARS)
         server.connection = null
         this.setTools(server, [])
         await connection?.close()
@@ -183,18 +183,34 @@ export class McpManager {
       const result = await Promise.race([call, new Promise<never>((_, reject) => timeout.addEventListener('abort', () => reject(timeout.reason), { once: true }))])
       this.log.debug('MCP tool call', { tool: name, ms: Math.round(performance.now() - started), isError: !!result.isError })
       const value = resultOf(result)
-      return result.isError ? { error: typeof value === 'string' ? value : JSON.stringify(value) } : value
+      return result.isError ? { error: clip(typeof value === 'string' ? value : JSON.stringify(value), MAX_ERROR_CHARS) } : bounded(value)
     } catch (error) {
       const ms = Math.round(performance.now() - started)
       if (timeout.aborted) {
         this.log.warn('MCP tool call timed out', { tool: name, timeoutMs })
         return { error: `the tool ${name} did not answer within ${timeoutMs} ms (mcp.servers.${server.name}.timeoutMs)` }
       }
-      const reason = this.redact(error instanceof Error ? error.message : String(error))
+      const reason = clip(this.redact(error instanceof Error ? error.message : String(error)), MAX_ERROR_CHARS)
       this.log.warn('MCP tool call failed', { tool: name, ms, reason })
       // A Streamable HTTP server that cannot be reached is reconnected like a crashed stdio server.
       if (server.config.transport === 'http' && !signal?.aborted && /fetch|connect|network|ECONN|socket|closed/i.test(reason)) connection.markLost(`connection lost: ${reason}`)
       return { error: `the tool ${name} failed: ${reason}` }
     }
   }
+}
+
+/**
+ * What a server gives the model is bounded: a result is sent with every later turn of the session (it is stored
+ * in its history), and an error text (an HTTP error quotes the whole response body) also lands in the log and
+ * in /api/status.
+ */
+const MAX_RESULT_CHARS = 100_000
+const MAX_ERROR_CHARS = 500
+
+const clip = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)} […]` : text)
+
+function bounded(value: unknown): unknown {
+  const text = typeof value === 'string' ? value : JSON.stringify(value)
+  if (text === undefined || text.length <= MAX_RESULT_CHARS) return value
+  return `${text.slice(0, MAX_RESULT_CHARS)}\n[cut: the tool returned ${text.length} characters; the first ${MAX_RESULT_CHARS} are shown]`
 }
