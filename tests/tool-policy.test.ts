@@ -295,3 +295,42 @@ describe('config errors', () => {
     expect(config.channels.telegram!.tools).toEqual(['time'])
   })
 })
+
+describe('a channel with its own tool list cannot reach the other tools through a scheduled job', () => {
+  test('from it the cron tool creates direct reminders only; an agent job is refused with the reason', async () => {
+    const fake = startFakeLlm()
+    const receiver = startWebhookReceiver(HOOK_SECRET)
+    const home = homeWithConfig({
+      ...llmConfig(fake),
+      channels: { public: { type: 'webhook', url: receiver.url, secret: HOOK_SECRET, tools: ['cron'] } },
+    })
+    const gateway = await startGateway({ home })
+    try {
+      // The model, prompted through the public channel, tries to schedule a job that would run with every tool.
+      fake.queue.push(
+        { toolCalls: [{ name: 'cron', input: { action: 'create', schedule: '@daily', message: 'use all your tools', mode: 'agent', channel: 'public', chat_id: 'room-1' } }] },
+        { text: 'tried an agent job' },
+        { toolCalls: [{ name: 'cron', input: { action: 'create', schedule: '@daily', message: 'drink water', mode: 'direct', channel: 'public', chat_id: 'room-1' } }] },
+        { text: 'made a reminder' },
+      )
+      await webhookEvent(gateway, 'public', 'schedule something')
+      await waitFor(() => fake.calls.length >= 2, { what: 'the first turn' })
+      const refusal = fake.calls[1]!.body.messages.at(-1)
+      expect(refusal.role).toBe('tool')
+      expect(refusal.content).toContain('only direct reminders (mode \\"direct\\") can be created from here')
+      await webhookEvent(gateway, 'public', 'a reminder then')
+      await waitFor(() => fake.calls.length >= 4, { what: 'the second turn' })
+      const jobs = (await json(await fetch(`${gateway.url}/api/cron`))).jobs as { mode: string; message: string }[]
+      expect(jobs.map((job) => [job.mode, job.message])).toEqual([['direct', 'drink water']])
+      // The same tool from a turn without a channel (the API) still creates agent jobs.
+      fake.queue.push({ toolCalls: [{ name: 'cron', input: { action: 'create', schedule: '@daily', message: 'summarise my day' } }] }, { text: 'scheduled' })
+      expect((await agentTurn(gateway, 'schedule from the API')).status).toBe(200)
+      const after = (await json(await fetch(`${gateway.url}/api/cron`))).jobs as { mode: string }[]
+      expect(after.map((job) => job.mode).sort()).toEqual(['agent', 'direct'])
+    } finally {
+      await gateway.stop('SIGKILL')
+      fake.stop()
+      receiver.stop()
+    }
+  })
+})

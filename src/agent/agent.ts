@@ -1,5 +1,4 @@
 import type { ModelMessage, ToolSet } from 'ai'
-import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
@@ -9,7 +8,7 @@ import { serialByKey } from '../util/serial'
 import { isProviderFailure, ModelChain, type ModelReport, type ModelSlot } from './models'
 import { resolveModel, type ResolvedModel } from './providers'
 import type { SessionStore } from './sessions'
-import { agentToolFilter, filterToolSet, isMcpToolName, loggedToolSet, mcpToolSet, timeTool, toolMatcher, toolSet, type AgentTool, type McpTools, type ToolCallScope } from './tools'
+import { agentToolFilter, filterToolSet, isMcpToolName, loggedToolSet, mcpToolSet, timeTool, toolMatcher, toolSet, turnScope, type AgentTool, type McpTools, type ToolCallScope } from './tools'
 
 export interface TurnRequest {
   session: string
@@ -101,7 +100,6 @@ export class Agent {
    */
   private merged: { version: number; builtIn: ToolSet; tools: ToolSet; byChannel: Map<string, ToolSet> } | null = null
   /** the session of the turn a tool call belongs to, for its log line (the tools are built once, not per turn) */
-  private readonly toolScope = new AsyncLocalStorage<ToolCallScope>()
   /** turns by session; `pending` counts those running or waiting (the graceful stop waits for them, streamed ones included) */
   private readonly bySession = serialByKey()
   private readonly slots: Slots
@@ -211,7 +209,7 @@ export class Agent {
       abortSignal,
       onStepEnd: () => void (attempt.stepEnded = true),
     }
-    const toolScope: ToolCallScope = { session: request.session, toolStarted: () => void (attempt.stepEnded = true) }
+    const toolScope: ToolCallScope = { session: request.session, channel: request.channel ?? null, toolStarted: () => void (attempt.stepEnded = true) }
     try {
       let text: string
       let finishReason: string
@@ -221,7 +219,7 @@ export class Agent {
         let failure: unknown
         const onDelta = request.onDelta
         // Read inside the scope too: the stream runs the tools as it is read.
-        const result = await this.toolScope.run(toolScope, async () => {
+        const result = await turnScope.run(toolScope, async () => {
           const result = streamText({ ...call, onError: ({ error }) => void (failure ??= error) })
           for await (const part of result.fullStream) {
             if (part.type === 'text-delta') onDelta(part.text)
@@ -232,7 +230,7 @@ export class Agent {
         if (failure) throw failure
         ;[text, finishReason, responseMessages, usage] = await Promise.all([result.text, result.finishReason, result.responseMessages, result.totalUsage])
       } else {
-        const result = await this.toolScope.run(toolScope, () => generateText(call))
+        const result = await turnScope.run(toolScope, () => generateText(call))
         ;({ text, finishReason, responseMessages } = result)
         usage = result.totalUsage
       }
@@ -341,7 +339,7 @@ export class Agent {
   }
 
   private logged(tools: ToolSet): ToolSet {
-    return loggedToolSet(tools, this.log, () => this.toolScope.getStore(), this.deps.redact)
+    return loggedToolSet(tools, this.log, () => turnScope.getStore(), this.deps.redact)
   }
 
   /** A provider's text for an error message: every configured secret removed first, then shortened. */

@@ -1,4 +1,5 @@
 import type { ToolSet } from 'ai'
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { LogLevels } from 'consola/core'
 import { z } from 'zod'
 import type { Config } from '../config/schema'
@@ -71,7 +72,17 @@ export interface JobDirectory {
 }
 
 /** Lets the model list, create and delete scheduled jobs ("remind me every Monday at 9"). */
-export function cronTool(jobs: JobDirectory): AgentTool {
+/**
+ * The turn a tool call belongs to (set around each model call by the agent): its session, its channel, and
+ * what to tell it. Module-level, so that tools built before the agent can ask where they are called from.
+ */
+export const turnScope = new AsyncLocalStorage<ToolCallScope>()
+
+/**
+ * @param restricted whether a channel has a tool list of its own (`channels.<name>.tools`): a scheduled agent
+ *   job runs later with all of `agent.tools`, so from such a channel only direct reminders may be created.
+ */
+export function cronTool(jobs: JobDirectory, restricted: (channel: string) => boolean = () => false): AgentTool {
   const input = z.discriminatedUnion('action', [
     z.object({ action: z.literal('list') }),
     z.object({
@@ -98,6 +109,10 @@ export function cronTool(jobs: JobDirectory): AgentTool {
           return { deleted: request.job_id }
         }
         const { action: _action, ...fields } = request
+        const channel = turnScope.getStore()?.channel
+        if (channel && restricted(channel) && fields.mode !== 'direct') {
+          return { error: `this conversation's channel "${channel}" has a tool list of its own (channels.${channel}.tools), and a scheduled agent job would run with all the assistant's tools: only direct reminders (mode "direct") can be created from here` }
+        }
         return { created: jobs.create(fields) }
       } catch (error) {
         return { error: (error as Error).message }
@@ -170,6 +185,8 @@ export function filterToolSet(set: ToolSet, keep: (name: string) => boolean): To
 /** What a tool call log line says about the session it belongs to. */
 export interface ToolCallScope {
   session: string
+  /** the channel of the turn's conversation, when it comes from one */
+  channel?: string | null
   /** told before a tool runs: a turn whose tools ran must not start over on another model (they would run twice) */
   toolStarted?: () => void
 }

@@ -129,7 +129,7 @@ export class Gateway {
         store: sessions,
         log,
         redact,
-        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs), webFetchTool(config.agent.webFetch, { log })],
+        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs, (channel) => config.channels[channel]?.tools !== undefined), webFetchTool(config.agent.webFetch, { log })],
         mcp,
       }))
       const queue = new InboundQueue({ db, redact })
