@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { startFakeLlm, type FakeLlm, type RecordedCall } from './fakes/llm'
 import { startFakeMcpHttp, type FakeMcpHttp } from './fakes/mcp-http'
-import { buildBinary, freePort, homeWithConfig, ROOT, runCli, startGateway, type RunningGateway, type Runner } from './helpers/gateway'
+import { stdioServer } from './fakes/mcp-tools'
+import { buildBinary, freePort, homeWithConfig, runCli, startGateway, type RunningGateway, type Runner } from './helpers/gateway'
 import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
-const STDIO_SERVER = join(ROOT, 'tests/fakes/mcp-stdio.ts')
-const stdioServer = (name: string, extra: Record<string, unknown> = {}) => ({ command: process.execPath, args: [STDIO_SERVER, name], ...extra })
 const HEADER_SECRET = 'Bearer mcp-header-secret-4711'
 const PROVIDER_KEY = 'sk-provider-key-must-not-leak-0815'
 

@@ -7,13 +7,12 @@ import { loadConfig } from '../src/config/load'
 import { ConfigError } from '../src/errors'
 import { startFakeLlm, type FakeLlm, type RecordedCall } from './fakes/llm'
 import { startFakeMcpHttp, type FakeMcpHttp } from './fakes/mcp-http'
+import { stdioServer } from './fakes/mcp-tools'
 import { startWebhookReceiver, type FakeReceiver } from './fakes/webhook-receiver'
-import { homeWithConfig, ROOT, startGateway, type RunningGateway } from './helpers/gateway'
+import { homeWithConfig, startGateway, type RunningGateway } from './helpers/gateway'
 import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
-const STDIO_SERVER = join(ROOT, 'tests/fakes/mcp-stdio.ts')
-const stdioServer = (name: string, extra: Record<string, unknown> = {}) => ({ command: process.execPath, args: [STDIO_SERVER, name], ...extra })
 const PROVIDER_KEY = 'sk-provider-key-in-tool-args-0815'
 const HOOK_SECRET = 'a-webhook-secret-of-some-length'
 const BUILT_IN = ['cron', 'send_message', 'time', 'web_fetch']

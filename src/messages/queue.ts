@@ -144,14 +144,11 @@ export class InboundQueue implements Intake {
     return row === null ? null : parseRow(MessageRow, row)
   }
 
-  /** Moves a message on; one that reaches delivered or failed answers those waiting for it. */
-  setState(id: string, state: StoredState, fields: StateFields = {}) {
-    this.updateState(id, state, fields)
-    this.answerWaiters(id, state)
-  }
-
-  /** As setState, in the next group commit (storage/group-commit.ts); resolves once it is stored. */
-  async setStateSoon(id: string, state: StoredState, fields: StateFields = {}): Promise<void> {
+  /**
+   * Moves a message on, in the next group commit (storage/group-commit.ts); resolves once it is stored. One that
+   * reaches delivered or failed answers those waiting for it.
+   */
+  async setState(id: string, state: StoredState, fields: StateFields = {}): Promise<void> {
     await groupCommitOf(this.deps.db).run(() => this.updateState(id, state, fields))
     this.answerWaiters(id, state)
   }

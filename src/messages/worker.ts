@@ -133,7 +133,7 @@ export class MessageWorker {
         return
       }
       if (row.reply === null) {
-        await this.queue.setStateSoon(id, 'processing')
+        await this.queue.setState(id, 'processing')
         try {
           await this.deps.agent.turn({
             session: `${row.channel}:${row.chat_id}`,
@@ -150,7 +150,7 @@ export class MessageWorker {
         row = this.queue.row(id)!
       }
       if (this.stopping) return
-      await this.queue.setStateSoon(id, 'delivering')
+      await this.queue.setState(id, 'delivering')
       // From here on the reply may reach the chat: whatever happens, it is not sent again.
       handedOver = true
       this.faults.delete(id)
@@ -198,8 +198,8 @@ export class MessageWorker {
   private async settle(id: string, outcome: Outcome) {
     this.faults.delete(id)
     try {
-      if (outcome.state === 'delivered') await this.queue.setStateSoon(id, 'delivered', { delivered_id: outcome.delivered_id })
-      else await this.queue.setStateSoon(id, 'failed', { error: outcome.error })
+      if (outcome.state === 'delivered') await this.queue.setState(id, 'delivered', { delivered_id: outcome.delivered_id })
+      else await this.queue.setState(id, 'failed', { error: outcome.error })
       this.unwritten.delete(id)
     } catch (error) {
       const code = storageFaultOf(error)

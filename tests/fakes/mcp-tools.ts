@@ -1,4 +1,5 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { join } from 'node:path'
 import { z } from 'zod'
 
 /**
@@ -16,3 +17,6 @@ export function fakeMcpServer(name: string): McpServer {
   server.registerTool('secret', { description: 'A tool the allowlist hides' }, () => text('the secret tool ran'))
   return server
 }
+
+/** The config of a fake stdio MCP server (mcp-stdio.ts run with this same bun), for `mcp.servers.<name>`. */
+export const stdioServer = (name: string, extra: Record<string, unknown> = {}) => ({ command: process.execPath, args: [join(import.meta.dir, 'mcp-stdio.ts'), name], ...extra })
