@@ -13,7 +13,7 @@ import { ensureWrk } from './wrk'
 
 const started = performance.now()
 const loadAtStart = loadavg()[0]!
-const scripts = ['foundation', 'lifecycle', 'agent', 'messages', 'cron', 'scaling']
+const scripts = ['foundation', 'lifecycle', 'agent', 'messages', 'cron', 'scaling', 'ui']
 const passThrough = process.argv.slice(2)
 ensureWrk()
 ensureReferences()

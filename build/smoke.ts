@@ -1,6 +1,7 @@
 /**
  * Smoke test of a built binary: `--version` prints the package version, and `gateway` started with a
- * temporary HOME on a free port answers /health and stops with exit 0 on SIGTERM.
+ * temporary HOME on a free port answers /health, serves the Control UI from its bundle, and stops with exit 0
+ * on SIGTERM.
  * Usage: bun build/smoke.ts dist/xopcbot-linux-x64
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -34,6 +35,22 @@ export async function smoke(binary: string): Promise<void> {
     if (!health) {
       proc.kill('SIGKILL')
       throw new Error(`no healthy /health within 15 s: ${await new Response(proc.stderr).text()}`)
+    }
+    // The Control UI comes from the bundle inside the executable: the page and every asset it names.
+    const page = await fetch(`http://127.0.0.1:${port}/`)
+    const html = await page.text()
+    const assets = [...html.matchAll(/(?:src|href)="(\/ui\/[^"]+)"/g)].map((match) => match[1]!)
+    if (page.status !== 200 || !page.headers.get('content-security-policy') || assets.length === 0) {
+      proc.kill('SIGKILL')
+      throw new Error(`the Control UI page is not served (status ${page.status}, ${assets.length} assets)`)
+    }
+    for (const asset of assets) {
+      const response = await fetch(`http://127.0.0.1:${port}${asset}`)
+      await response.arrayBuffer()
+      if (response.status !== 200) {
+        proc.kill('SIGKILL')
+        throw new Error(`the Control UI asset ${asset} answered ${response.status}`)
+      }
     }
     proc.kill('SIGTERM')
     const code = await Promise.race([proc.exited, Bun.sleep(10_000).then(() => 'timeout' as const)])

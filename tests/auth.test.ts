@@ -226,9 +226,9 @@ describe('the request gate and the auth map', () => {
   })
 
   test('auth is closed by default: only plainly spelled public paths are public; /api/logs in any spelling needs the token', () => {
-    for (const path of ['/health', '/openapi.json', '/api/webhook/myapp', '/_control/stop']) expect(authModeFor(path), path).toBe('none')
+    for (const path of ['/health', '/openapi.json', '/api/webhook/myapp', '/_control/stop', '/', '/ui/chunk-abc.js']) expect(authModeFor(path), path).toBe('none')
     for (const path of ['/api/logs', '/api/logs/', '/API/LOGS', '/api/%6cogs', '//api//logs', '/api/logs/stream', '/api/logsx']) expect(authModeFor(path), path).toBe('token')
-    for (const path of ['/api/status', '/v1/models', '/', '/nope', '/health/', '/health/../api/status', '/api/webhook/%2e%2e', '/api/webhook/a/b', '/HEALTH', '/_test/slow']) {
+    for (const path of ['/api/status', '/v1/models', '/nope', '/ui', '/UI/chunk-abc.js', '/ui/../api/status', '/ui/%2e%2e/api/status', '/health/', '/health/../api/status', '/api/webhook/%2e%2e', '/api/webhook/a/b', '/HEALTH', '/_test/slow']) {
       expect(authModeFor(path), path).toBe('default')
     }
   })

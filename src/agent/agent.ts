@@ -3,6 +3,7 @@ import type { Env } from '../config/paths'
 import type { Config } from '../config/schema'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import type { TurnObserver } from '../metrics/recorder'
 import { storageFaultOf } from '../storage/faults'
 import { serialByKey } from '../util/serial'
 import { isProviderFailure, ModelChain, type ModelReport, type ModelSlot } from './models'
@@ -37,8 +38,18 @@ class Slots {
   private free: number
   private waiting: (() => void)[] = []
 
-  constructor(size: number) {
+  constructor(private size: number) {
     this.free = size
+  }
+
+  /** A reload's `agent.concurrency`: more slots start waiting tasks now; fewer take effect as running ones end. */
+  resize(size: number) {
+    this.free += size - this.size
+    this.size = size
+    while (this.free > 0 && this.waiting.length) {
+      this.free--
+      this.waiting.shift()!()
+    }
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
@@ -47,7 +58,8 @@ class Slots {
     try {
       return await task()
     } finally {
-      const next = this.waiting.shift()
+      // Below zero after a resize to fewer slots: this one is given up instead of passed on.
+      const next = this.free < 0 ? undefined : this.waiting.shift()
       if (next) next()
       else this.free++
     }
@@ -57,6 +69,8 @@ class Slots {
 /** One turn across the models of the chain: which one is asked, and what of the turn is shared between them. */
 interface Attempt {
   index: number
+  /** the setup the turn started with: a reload in the middle of it does not change its model or tools */
+  setup?: Setup
   /** `agent.timeoutMs`, for the whole turn whichever models it takes */
   timeout?: AbortSignal
   started?: number
@@ -65,6 +79,16 @@ interface Attempt {
   /** a step ended or a tool started: asking another model would run the tools again (a streamed turn starts
    * a tool as soon as its call arrives, before its step ends) */
   stepEnded?: boolean
+}
+
+/** What turns run with: the config and what is made of it. A reload swaps it whole (`reconfigure`). */
+interface Setup {
+  config: Config
+  model: ResolvedModel | AppError
+  models: ModelChain
+  available: AgentTool[]
+  /** the built-in tools as the SDK takes them, made on the first turn with this setup */
+  builtIn: ToolSet | null
 }
 
 /** Today's tokens and the daily budget, for /api/status. */
@@ -86,14 +110,10 @@ const snippet = (text: string | undefined) => (text ?? '').replace(/\s+/g, ' ').
  * in arrival order; different sessions run in parallel, at most `agent.concurrency` at once.
  */
 export class Agent {
-  /** the primary model of `agent.model` (its problem when it is misconfigured) */
-  readonly model: ResolvedModel | AppError
-  /** the primary and the fallbacks, each resolved once; their clients are made on first use */
-  readonly models: ModelChain
-  private sdk: Promise<{ ai: typeof import('ai'); tools: ToolSet }> | null = null
+  private setup: Setup
+  private sdk: Promise<typeof import('ai')> | null = null
   /** the UTC day the budget refusal was last logged (once a day is enough) */
   private budgetLoggedFor: string | null = null
-  private readonly available: AgentTool[]
   /**
    * The built-in tools plus the MCP tools of `mcp.version` that agent.tools offers, and per channel with its own
    * `tools` the narrower set: rebuilt only when the MCP tools change, so a turn does one Map lookup.
@@ -116,13 +136,41 @@ export class Agent {
       mcp?: McpTools
       /** strips configured secrets from provider texts that end up in error messages */
       redact?: (text: string) => string
+      /** counts turns, their time and tokens by model (GET /metrics) */
+      metrics?: TurnObserver
     },
   ) {
-    this.model = resolveModel(deps.config, deps.env)
-    this.models = new ModelChain(deps.config, deps.env)
-    this.available = deps.tools ?? [timeTool(deps.config.cron.timezone)]
+    this.setup = this.setupOf(deps.config, deps.tools ?? [timeTool(deps.config.cron.timezone)])
     this.slots = new Slots(deps.config.agent.concurrency)
     this.log = deps.log.withTag('agent')
+    this.warnAboutSetup()
+  }
+
+  /** the primary model of `agent.model` (its problem when it is misconfigured) */
+  get model(): ResolvedModel | AppError {
+    return this.setup.model
+  }
+
+  /** the primary and the fallbacks, each resolved once; their clients are made on first use */
+  get models(): ModelChain {
+    return this.setup.models
+  }
+
+  /**
+   * A reloaded config (and the built-in tools made from it): the next turns use its models, providers, tools and
+   * limits; turns under way finish with the setup they started with. A session's turns stay in order across it.
+   */
+  reconfigure(config: Config, tools: AgentTool[] = this.setup.available) {
+    this.setup = this.setupOf(config, tools)
+    this.slots.resize(config.agent.concurrency)
+    this.warnAboutSetup()
+  }
+
+  private setupOf(config: Config, available: AgentTool[]): Setup {
+    return { config, model: resolveModel(config, this.deps.env), models: new ModelChain(config, this.deps.env), available, builtIn: null }
+  }
+
+  private warnAboutSetup() {
     if (this.model instanceof AppError) this.log.warn(`the model is not usable: ${this.model.message}`)
     for (const slot of this.models.slots.slice(1)) {
       if (slot.resolved instanceof AppError) this.log.warn(`the fallback model ${slot.name} is skipped: ${slot.resolved.message}`)
@@ -135,7 +183,7 @@ export class Agent {
    * said once at start (not a config error: commands that read only part of the config do not see mcp).
    */
   private warnUnknownMcpServers() {
-    const { agent, channels, mcp } = this.deps.config
+    const { agent, channels, mcp } = this.setup.config
     const servers = Object.keys(mcp.servers)
     const lists: [string, readonly string[]][] = [['agent.tools', agent.tools], ...Object.entries(channels).flatMap(([name, c]): [string, readonly string[]][] => (c.tools ? [[`channels.${name}.tools`, c.tools]] : []))]
     for (const [path, entries] of lists) {
@@ -155,7 +203,7 @@ export class Agent {
   /** Today's (UTC) tokens and, when `agent.budget.dailyTokens` is set, how much of it is used. */
   usageToday(now = new Date()): UsageToday {
     const today = this.deps.store.usage.todayTotals(now)
-    const limit = this.deps.config.agent.budget.dailyTokens
+    const limit = this.setup.config.agent.budget.dailyTokens
     const used = today.input_tokens + today.output_tokens
     return {
       input_tokens: today.input_tokens,
@@ -176,21 +224,22 @@ export class Agent {
   }
 
   private async runTurn(request: TurnRequest, attempt: Attempt = { index: 0 }): Promise<TurnResult> {
-    const chain = this.models.usable
+    const setup = (attempt.setup ??= this.setup)
+    const chain = setup.models.usable
     // No usable model at all: the primary's problem says what to set.
-    if (chain.length === 0) throw this.models.slots[0]!.resolved as AppError
+    if (chain.length === 0) throw setup.models.slots[0]!.resolved as AppError
     if (request.signal?.aborted) throw new AppError('AGENT_ERROR', 'the request was cancelled by the client before its turn began')
     if (attempt.index === 0) {
       this.refuseOverBudget()
       const onDelta = request.onDelta
       if (onDelta) request = { ...request, onDelta: (text) => ((attempt.streamed = true), onDelta(text)) }
     }
-    const { agent } = this.deps.config
+    const { agent } = setup.config
     const slot: ModelSlot = chain[attempt.index]!
     const { provider, baseURL, modelId } = slot.resolved as ResolvedModel
-    const { ai, tools: builtIn } = await this.loadSdk()
+    const { ai, tools: builtIn } = await this.loadSdk(setup)
     const model = await slot.languageModel()
-    const tools = this.toolsFor(ai, builtIn, request.channel)
+    const tools = this.toolsFor(ai, builtIn, request.channel, setup.config)
     const { generateText, streamText, stepCountIs } = ai
     const started = (attempt.started ??= performance.now())
     const userMessage: ModelMessage = { role: 'user', content: request.message }
@@ -257,6 +306,7 @@ export class Agent {
         throw error
       }
       slot.succeeded(new Date())
+      this.deps.metrics?.turn(slot.name, 'ok', (performance.now() - started) / 1000, { input: usage.inputTokens ?? 0, output: usage.outputTokens ?? 0 })
       this.log.debug('turn finished', { session: request.session, model: slot.name, ms: Math.round(performance.now() - started), inputTokens: usage.inputTokens, outputTokens: usage.outputTokens })
       return { reply: text, session: request.session, model: slot.name, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens } }
     } catch (error) {
@@ -265,35 +315,36 @@ export class Agent {
       const storageFault = storageFaultOf(error)
       if (storageFault) {
         this.log.warn('turn not stored: the database cannot be written right now', { session: request.session, code: storageFault, reason: (error as Error).message })
+        this.deps.metrics?.turn(slot.name, 'storage_fault', (performance.now() - started) / 1000)
         throw error
       }
       const cancelled = !!request.signal?.aborted
       const callTimedOut = !!callTimeout?.aborted && !timeout.aborted && !cancelled
       const appError = callTimedOut
         ? new AppError('AGENT_ERROR', `the model ${slot.name} did not answer within ${callTimeoutMs} ms (agent.callTimeoutMs)`, { status: 504 })
-        : this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled, provider, baseURL })
+        : this.describeFailure(ai, error, { timedOut: timeout.aborted, cancelled, provider, baseURL, agent })
       // Our own refusals (agent.maxSteps) and the client going away say nothing about the model's health.
       if (!cancelled && !(error instanceof AppError)) slot.failed(new Date(), appError.message)
       const next = chain[attempt.index + 1]
       if (next && !timeout.aborted && !cancelled && !attempt.streamed && !attempt.stepEnded && !(error instanceof AppError) && (callTimedOut || isProviderFailure(ai, error))) {
         this.log.warn('model failed; asking the next one', { session: request.session, model: slot.name, next: next.name, reason: appError.message })
+        this.deps.metrics?.turn(slot.name, 'fallback', (performance.now() - started) / 1000)
         // The same object: the streaming hook set up for the first model writes into it.
         attempt.index++
         attempt.stepEnded = false
         return this.runTurn(request, attempt)
       }
       this.log.error('turn failed', { session: request.session, provider, model: modelId, reason: appError.message, err: error })
+      this.deps.metrics?.turn(slot.name, cancelled ? 'cancelled' : appError.status === 504 ? 'timeout' : 'error', (performance.now() - started) / 1000)
       throw appError
     }
   }
 
-  /** The AI SDK and the tools, loaded once, on the first turn (each model's client: ModelSlot). */
-  private loadSdk() {
-    this.sdk ??= (async () => {
-      const ai = await import('ai')
-      return { ai, tools: this.logged(toolSet(this.deps.config, this.available, ai)) }
-    })()
-    return this.sdk
+  /** The AI SDK, loaded on the first turn, and the setup's tools, made once per setup (each model's client: ModelSlot). */
+  private async loadSdk(setup: Setup) {
+    this.sdk ??= import('ai')
+    const ai = await this.sdk
+    return { ai, tools: (setup.builtIn ??= this.logged(toolSet(setup.config, setup.available, ai))) }
   }
 
   /**
@@ -301,7 +352,7 @@ export class Agent {
    * 429 until midnight UTC. The running turns finish: the budget can be passed by the turns that were under way.
    */
   private refuseOverBudget() {
-    const limit = this.deps.config.agent.budget.dailyTokens
+    const limit = this.setup.config.agent.budget.dailyTokens
     if (limit === null) return
     const now = new Date()
     const today = this.deps.store.usage.todayTotals(now)
@@ -320,18 +371,18 @@ export class Agent {
   }
 
   /** The tools of a turn: agent.tools, narrowed by `channels.<channel>.tools` for a channel's turns. */
-  private toolsFor(ai: typeof import('ai'), builtIn: ToolSet, channel: string | null | undefined): ToolSet {
+  private toolsFor(ai: typeof import('ai'), builtIn: ToolSet, channel: string | null | undefined, config: Config): ToolSet {
     const mcp = this.deps.mcp
     const version = mcp ? mcp.version : -1
     if (this.merged?.version !== version || this.merged.builtIn !== builtIn) {
-      const mcpTools = mcp ? this.logged(filterToolSet(mcpToolSet(mcp, ai), agentToolFilter(this.deps.config.agent.tools))) : {}
+      const mcpTools = mcp ? this.logged(filterToolSet(mcpToolSet(mcp, ai), agentToolFilter(config.agent.tools))) : {}
       this.merged = { version, builtIn, tools: { ...mcpTools, ...builtIn }, byChannel: new Map() }
     }
     const merged = this.merged
     if (!channel) return merged.tools
     let tools = merged.byChannel.get(channel)
     if (!tools) {
-      const only = this.deps.config.channels[channel]?.tools
+      const only = config.channels[channel]?.tools
       tools = only ? filterToolSet(merged.tools, toolMatcher(only)) : merged.tools
       merged.byChannel.set(channel, tools)
     }
@@ -347,9 +398,9 @@ export class Agent {
     return snippet(this.deps.redact ? this.deps.redact(text ?? '') : text)
   }
 
-  private describeFailure(ai: typeof import('ai'), error: unknown, context: { timedOut: boolean; cancelled: boolean; provider: string; baseURL: string }): AppError {
+  private describeFailure(ai: typeof import('ai'), error: unknown, context: { timedOut: boolean; cancelled: boolean; provider: string; baseURL: string; agent: Config['agent'] }): AppError {
     if (error instanceof AppError) return error
-    const { agent } = this.deps.config
+    const { agent } = context
     if (context.timedOut) return new AppError('AGENT_ERROR', `the agent turn took longer than agent.timeoutMs (${agent.timeoutMs} ms)`, { status: 504 })
     if (context.cancelled) return new AppError('AGENT_ERROR', 'the request was cancelled by the client')
     const { RetryError, APICallError } = ai

@@ -10,5 +10,6 @@ export const root = defineCommand({
     pairing: () => import('./pairing').then((m) => m.default),
     usage: () => import('./usage').then((m) => m.default),
     mcp: () => import('./mcp').then((m) => m.default),
+    config: () => import('./config').then((m) => m.default),
   },
 })

@@ -43,6 +43,16 @@ export function substituteEnv(value: unknown, env: Env, problems: string[], path
   return value
 }
 
+/**
+ * The parser's complaint without the text it quotes: an unquoted value (`Unexpected identifier "sk-…"`) is often
+ * a key or token pasted without its quotes, and this message reaches the log, /api/status and the reload answer.
+ */
+const jsonProblem = (error: Error) =>
+  error.message
+    .replace(/^JSON Parse error: /, '')
+    .replace(/\s*"[^"]*"|\s*'[^']{2,}'/g, '')
+    .replace(/^Unexpected identifier$/, 'a value is not in quotes')
+
 function parseJson(text: string, path: string): unknown {
   try {
     return JSON.parse(text)
@@ -55,10 +65,12 @@ function parseJson(text: string, path: string): unknown {
     } catch {}
     const reason = jsoncWouldParse
       ? 'it contains comments or trailing commas, which JSON does not allow; remove them'
-      : `it is not valid JSON (${(error as Error).message.replace(/^JSON Parse error: /, '')})`
+      : `it is not valid JSON (${jsonProblem(error as Error)})`
     throw new ConfigError(`config ${path}`, [reason])
   }
 }
+
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 /**
  * The text of a config file, or null when there is none. Only a regular file is read (a FIFO would block the
@@ -75,6 +87,8 @@ export function readConfigText(path: string): string | null {
   }
   if (stat.isDirectory()) throw new ConfigError(`config ${path}`, ['it is a directory, not a file; give the path of the config file'])
   if (!stat.isFile()) throw new ConfigError(`config ${path}`, ['it is not a regular file (a FIFO, socket or device); give the path of a JSON file'])
+  // Read whole and parsed on every reload: a file this large is the wrong file, and would stall the gateway.
+  if (stat.size > MAX_CONFIG_BYTES) throw new ConfigError(`config ${path}`, [`it is ${stat.size} bytes; a config file is at most ${MAX_CONFIG_BYTES / 1024 / 1024} MiB (is this the right file?)`])
   let text: string
   try {
     text = readFileSync(path, 'utf8')

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { dirname } from 'node:path'
-import { ensurePrivateDir } from '../storage/private-files'
-import { writeFileAtomic } from '../util/atomic-write'
-import { loadConfig, readRawConfig, type LoadOptions } from './load'
+import { editJsonTo, writeConfigText } from './edit'
+import { loadConfig, readConfigText, readRawConfig, type LoadOptions } from './load'
 import type { Env } from './paths'
 
 /** A new API token: 32 random bytes, base64url (43 characters). */
@@ -12,17 +10,17 @@ export function generateToken(): string {
 
 /**
  * Changes one value of the config file and writes it back atomically (temp file + rename, mode 0600). The
- * file is validated first: a config that does not load is never rewritten. Every other value is written back as
- * it was written, `${VAR}` references included (never their values); key order is kept, and the layout is
- * JSON.stringify's. `options.needs` limits the validation to the keys the caller changes (see loadConfig), so
- * a variable used elsewhere need not be set in this shell.
+ * file is validated first: a config that does not load is never rewritten. Only the values that `change` changes
+ * are edited in the file's text (see edit.ts): every other byte stays as written, `${VAR}` references included
+ * (never their values), and so do key order and layout. `options.needs` limits the validation to the keys the
+ * caller changes (see loadConfig), so a variable used elsewhere need not be set in this shell.
  */
 export function updateConfigFile(path: string, env: Env, change: (raw: Record<string, any>) => void, options: LoadOptions = {}) {
   loadConfig(path, env, options)
-  const raw: Record<string, any> = readRawConfig(path) ?? {}
+  const text = readConfigText(path) ?? '{}\n'
+  const raw: Record<string, any> = JSON.parse(text)
   change(raw)
-  ensurePrivateDir(dirname(path))
-  writeFileAtomic(path, JSON.stringify(raw, null, 2) + '\n', { mode: 0o600 })
+  writeConfigText(path, editJsonTo(text, raw))
   // The change itself must leave a valid config.
   loadConfig(path, env, options)
 }

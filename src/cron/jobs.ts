@@ -42,8 +42,8 @@ export interface CronJobsDeps {
 
 /** What runs the jobs (./runner.ts), handed over at `start`: the scheduler fires into it. */
 export interface JobRunner {
-  /** Runs the job in the background; returns the run id. */
-  start(job: Job, trigger: Run['trigger']): string
+  /** Runs the job in the background; returns the run id. `dueAt` (epoch ms): when a scheduled run was due. */
+  start(job: Job, trigger: Run['trigger'], dueAt?: number): string
   /** Whether a run of the job is in progress or waits for a retry (a scheduled tick then skips). */
   busy(jobId: string): boolean
 }
@@ -67,6 +67,16 @@ export class CronJobs {
     this.scheduler = new Scheduler({ clock: deps.clock ?? systemClock, log: this.log, load: (id) => this.store.getEnabled(id) })
   }
 
+  /** The time zone of a job created without one. */
+  get defaultTimezone(): string {
+    return this.deps.defaultTimezone
+  }
+
+  /** A reloaded `cron.timezone`: the time zone of jobs created from now on (existing jobs keep their own). */
+  setDefaultTimezone(timezone: string) {
+    this.deps.defaultTimezone = timezone
+  }
+
   private stamp(): string {
     return new Date(this.scheduler.now()).toISOString()
   }
@@ -85,12 +95,12 @@ export class CronJobs {
         runner.start(job, 'catch-up')
       } else this.scheduler.schedule(job)
     }
-    this.scheduler.start((job) => {
+    this.scheduler.start((job, dueAt) => {
       if (runner.busy(job.id)) {
         this.log.info('tick skipped: the previous run of this job is still running', { job: job.id })
         return
       }
-      runner.start(job, 'schedule')
+      runner.start(job, 'schedule', dueAt)
     })
     this.log.info('cron started', { jobs: this.scheduler.size })
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Agent } from '../agent/agent'
 import type { Sender } from '../channels/channel'
 import type { Logger } from '../logging/logger'
+import type { CronObserver } from '../metrics/recorder'
 import { RETRY_POLICY, retryDelay, RetryTimer, storageFaultOf, systemClock, type Clock, type RetryPolicy } from '../storage/faults'
 import { serialByKey } from '../util/serial'
 import { waitUntil } from '../util/timeout'
@@ -22,6 +23,8 @@ export interface CronRunnerDeps {
   retry?: RetryPolicy
   /** strips configured secrets from error texts before they are stored */
   redact?: (text: string) => string
+  /** counts runs by outcome and how late scheduled runs start (GET /metrics) */
+  metrics?: CronObserver
 }
 
 type Outcome = { status: 'ok'; reply: string } | { status: 'failed'; error: string }
@@ -34,6 +37,8 @@ interface RunState {
   id: string
   job: Job
   trigger: Run['trigger']
+  /** when a scheduled run was due (epoch ms) */
+  dueAt?: number
   /** when it began (or, if it never could, when it was due) */
   startedAt: string
   /** its row ("running") is stored */
@@ -89,8 +94,8 @@ export class CronRunner implements JobRunner {
    * Runs the job in the background, after a run of it that is in progress; returns the run id. A manual run
    * of a job that is not running starts here: a storage fault is then the caller's (nothing is stored).
    */
-  start(job: Job, trigger: Run['trigger']): string {
-    const run: RunState = { id: `run_${randomUUID().replaceAll('-', '').slice(0, 16)}`, job, trigger, startedAt: this.stamp(), begun: false, faults: 0, outcomeWrites: 0 }
+  start(job: Job, trigger: Run['trigger'], dueAt?: number): string {
+    const run: RunState = { id: `run_${randomUUID().replaceAll('-', '').slice(0, 16)}`, job, trigger, ...(dueAt === undefined ? {} : { dueAt }), startedAt: this.stamp(), begun: false, faults: 0, outcomeWrites: 0 }
     if (trigger === 'manual' && !this.runsByJob.has(job.id)) this.begin(run)
     void this.enqueue(run)
     return run.id
@@ -140,6 +145,7 @@ export class CronRunner implements JobRunner {
     run.startedAt = this.stamp()
     this.deps.jobs.beginRun({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt }, { disable: oneShot, now: run.startedAt })
     run.begun = true
+    if (run.dueAt !== undefined) this.deps.metrics?.cronFired((Date.parse(run.startedAt) - run.dueAt) / 1000)
   }
 
   /** The job's work: an agent turn (and its delivery) or a direct delivery. A storage fault is thrown, to be retried. */
@@ -166,6 +172,7 @@ export class CronRunner implements JobRunner {
     // A one-shot that never got to start is done as well: it failed once and does not come back.
     const oneShot = isOneShot(run.job.schedule) && !run.begun
     this.deps.jobs.finishRun({ id: run.id, job_id: run.job.id, trigger: run.trigger, started_at: run.startedAt, ...outcome }, { disable: oneShot, now: this.stamp() })
+    this.deps.metrics?.cronRun(run.trigger, outcome.status)
     if (outcome.status === 'ok') this.log.info('job ran', { job: run.job.id, run: run.id, trigger: run.trigger })
     else this.log.error('job failed', { job: run.job.id, run: run.id, trigger: run.trigger, reason: outcome.error })
   }

@@ -14,8 +14,8 @@ export interface SchedulerDeps {
   load: (id: string) => Job | null
 }
 
-/** The job's time has come (its next time is already worked out). Should not throw. */
-export type Fire = (job: Job) => void
+/** The job's time has come (`dueAt`, epoch ms; its next time is already worked out). Should not throw. */
+export type Fire = (job: Job, dueAt: number) => void
 
 /** The longest the timer waits, so that a clock that was changed (or a laptop that slept) is noticed. */
 const MAX_WAIT_MS = 60_000
@@ -153,7 +153,7 @@ export class Scheduler {
       const next = isOneShot(job.schedule) ? null : this.nextAfter(job, new Date(Math.max(at, now - 1000)))
       if (next) this.due.set(id, next.getTime())
       else this.due.delete(id)
-      fire(job)
+      fire(job, at)
     }
   }
 }

@@ -1,6 +1,9 @@
 import type { CronJobs, JobInput, JobView } from './jobs'
 import type { CronRunner } from './runner'
 import type { Run } from './store'
+import { AppError } from '../errors'
+import { describeSchedule } from './describe'
+import { scheduleProblem } from './schedule'
 
 export { CronJobs, JobInput, type JobView } from './jobs'
 export { CronRunner } from './runner'
@@ -74,6 +77,14 @@ export class CronService {
 
   toggle(id: string, enabled?: boolean): JobView {
     return this.jobs.toggle(id, enabled)
+  }
+
+  /** A schedule in words and its next runs, as a job created with it would run (the Control UI's preview). */
+  preview(schedule: string, timezone?: string): { description: string; next_runs: string[]; timezone: string } {
+    const zone = timezone ?? this.jobs.defaultTimezone
+    const problem = scheduleProblem(schedule, zone)
+    if (problem) throw new AppError('INVALID_REQUEST', `query.${problem.startsWith('unknown time zone') ? 'timezone' : 'schedule'}: ${problem}`)
+    return { ...describeSchedule(schedule, zone), timezone: zone }
   }
 
   runs(id: string, limit = 50): Run[] {

@@ -16,6 +16,7 @@ import { McpManager } from '../mcp/manager'
 import type { Config } from '../config/schema'
 import { createLogger, type GatewayLogger } from '../logging/logger'
 import { Redactor, secretsOf } from '../logging/redact'
+import { Metrics } from '../metrics/recorder'
 import { modelNames, PRESETS } from '../agent/providers'
 import { createApp, type App } from '../server/app'
 import type { GatewayControl } from '../server/control'
@@ -27,6 +28,10 @@ import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/private-files'
 import { VERSION } from '../version'
 import { withTimeout } from '../util/timeout'
+import { configInForce, contentHash, diffConfig, watchConfigFile, type ConfigDiff, type ConfigReport, type ConfigWatch, type ReloadResult } from '../config/reload'
+import { readConfigText } from '../config/load'
+import { AppError, ConfigError } from '../errors'
+import type { AgentTool } from '../agent/tools'
 
 /** What a started gateway runs, and what a stop drains. */
 interface Parts {
@@ -35,6 +40,9 @@ interface Parts {
   cron: CronService
   channels: ChannelManager
   mcp: McpManager
+  cronJobs: CronJobs
+  /** the built-in tools of a config (a reload gives the agent new ones) */
+  tools: (config: Config) => AgentTool[]
 }
 
 export interface GatewayOptions {
@@ -47,6 +55,13 @@ export interface GatewayOptions {
   testPlugin?: TestPlugin | null
   /** the environment providers read their API keys from (default: process.env) */
   env?: Env
+  /**
+   * reads the config again as a start would (file, environment, flags): with it the gateway can reload its config
+   * (POST /api/config/reload, SIGHUP); without it (a gateway built from a config in code) it cannot
+   */
+  loadConfig?: () => Config
+  /** reload when the config file changes (the foreground run; tests that build a gateway leave it off) */
+  watchConfig?: boolean
 }
 
 /**
@@ -66,12 +81,24 @@ export class Gateway {
   private readonly inFlight = new InFlight()
   /** the one redaction of every configured secret: log lines, API errors and stored errors pass through it */
   private readonly redactor = new Redactor()
+  /** every secret of this run, those retired by a reload or a token rotation included */
+  private readonly knownSecrets = new Set<string>()
   private readonly redact = (text: string) => this.redactor.text(text)
   private parts: Parts | null = null
+  /** `pricing` as the usage routes read it: a reload changes its entries in place */
+  private readonly pricing: Config['pricing']
+  private configState: ConfigReport
+  /** the hash of the config file's content last read: a watcher event for the same content is not a change */
+  private lastHash: string | null = null
+  /** the reload under way (reloads run one at a time) */
+  private reloading: Promise<unknown> = Promise.resolve()
+  private watcher: ConfigWatch | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
     this.currentToken = options.config.gateway.auth.token
+    this.pricing = { ...options.config.pricing }
+    this.configState = { state: 'ok', path: options.configPath, loaded_at: new Date(this.startedAt).toISOString() }
   }
 
   get log() {
@@ -89,7 +116,16 @@ export class Gateway {
   /** Applies a new API token at once: the next request is checked against it, and logs redact it. */
   setToken(token: string | null) {
     this.currentToken = token
-    this.redactor.setSecrets([...this.secrets(), ...(token ? [token] : [])])
+    this.redactSecrets()
+  }
+
+  /**
+   * Gives the redactor the secrets in force, and keeps those a reload or rotation retired: a turn, a delivery or an
+   * MCP server started before it may still echo the old key.
+   */
+  private redactSecrets() {
+    for (const secret of [...this.secrets(), ...(this.currentToken ? [this.currentToken] : [])]) this.knownSecrets.add(secret)
+    this.redactor.setSecrets(this.knownSecrets)
   }
 
   private secrets(): string[] {
@@ -100,7 +136,7 @@ export class Gateway {
   start() {
     const { config, configPath } = this.options
     ensurePrivateDir(this.dataDir)
-    this.redactor.setSecrets([...this.secrets(), ...(this.currentToken ? [this.currentToken] : [])])
+    this.redactSecrets()
     this.logger = createLogger({
       redactor: this.redactor,
       level: config.logging.level,
@@ -119,22 +155,26 @@ export class Gateway {
       const db = (this.db = openDatabase(databasePathOf(this.dataDir)))
       const sessions = new SessionStore(db)
       const pairing = new PairingStore(db)
-      const senders = new Senders(config.channels, { log })
+      // What GET /metrics exposes: plain counters the parts below report into (prom-client loads on the first scrape).
+      const metrics = new Metrics()
+      const senders = new Senders(config.channels, { log, metrics })
       const cronJobs = new CronJobs({ db, log, defaultTimezone: config.cron.timezone, sender: (name) => senders.find(name) })
       // MCP servers connect in the background once the server listens; their tools join the agent's as they come.
       const mcp = (parts.mcp = new McpManager(config.mcp, { log, redact }))
+      const tools = (c: Config) => [timeTool(c.cron.timezone), sendMessageTool(senders), cronTool(cronJobs, (channel) => c.channels[channel]?.tools !== undefined), webFetchTool(c.agent.webFetch, { log })]
       const agent = (parts.agent = new Agent({
         config,
         env,
         store: sessions,
         log,
         redact,
-        tools: [timeTool(config.cron.timezone), sendMessageTool(senders), cronTool(cronJobs, (channel) => config.channels[channel]?.tools !== undefined), webFetchTool(config.agent.webFetch, { log })],
+        metrics,
+        tools: tools(config),
         mcp,
       }))
-      const queue = new InboundQueue({ db, redact })
+      const queue = new InboundQueue({ db, redact, metrics })
       const worker = (parts.worker = new MessageWorker({ queue, agent, sender: (name) => senders.find(name), log }))
-      const cronRunner = new CronRunner({ jobs: cronJobs, agent, sender: (name) => senders.find(name), log, redact })
+      const cronRunner = new CronRunner({ jobs: cronJobs, agent, sender: (name) => senders.find(name), log, redact, metrics })
       const cron = (parts.cron = new CronService({ jobs: cronJobs, runner: cronRunner }))
       // Test-only: end-to-end tests shorten the channels' reconnect waits (see backoffFromEnv).
       const backoff = backoffFromEnv(env.XOPCBOT_TEST_CHANNEL_BACKOFF_MS)
@@ -171,10 +211,14 @@ export class Gateway {
         cron,
         pairing,
         modelName: modelNames(config.agent.model)[0]!,
-        pricing: config.pricing,
+        pricing: this.pricing,
+        configState: () => this.configState,
+        ...(this.options.loadConfig ? { reloadConfig: (reason: string) => this.reload(reason) } : {}),
         logFile: logFileOf(config, this.dataDir),
         flushLogs: () => this.logger?.file?.flush(),
+        logTap: this.logger.tap,
         redact,
+        metrics,
       }))
       // Slow model calls and SSE streams must not be cut by the idle timer.
       const idleTimeoutSeconds = config.agent.timeoutMs / 1000 + 15
@@ -184,7 +228,9 @@ export class Gateway {
       // Both write to the database: a storage fault here must undo the start like any other failure.
       worker.recover()
       cron.start()
-      this.parts = { agent, worker, cron, channels, mcp }
+      this.parts = { agent, worker, cron, channels, mcp, cronJobs, tools }
+      this.lastHash = this.fileHash()
+      if (this.options.watchConfig) this.watchConfig()
     } catch (error) {
       // Into the log file too: a gateway started in the background has no console, and `gateway logs` is
       // where a failed restart points.
@@ -209,6 +255,9 @@ export class Gateway {
     this.draining = true
     const budget = this.options.config.gateway.shutdownTimeoutMs
     this.log.info('gateway stopping', { reason, drainMs: budget, inFlight: this.inFlight.count })
+    this.watcher?.close()
+    // A reload under way finishes first: it may be starting a channel or an MCP server that the stop must end.
+    await withTimeout(this.reloading, Math.min(5000, budget), undefined)
     const parts = this.parts
     if (this.server && parts) {
       const { agent, worker, cron, channels, mcp } = parts
@@ -221,6 +270,8 @@ export class Gateway {
       await withTimeout(channels.stopAll(), Math.min(3000, budget), undefined)
       const drained = (await this.inFlight.drained(left())) && (await agent.idle(left())) && (await worker.idle(left())) && (await cron.idle(left()))
       if (!drained) this.log.warn('drain budget exhausted; closing remaining connections', { drainMs: budget, inFlight: this.inFlight.count })
+      // Live log readers would hold the server's graceful close open.
+      this.logger?.tap.close()
       // After the drain (a turn may still be calling a tool); a stdio server's process is gone when it resolves.
       await withTimeout(mcp.stop(), 3000, undefined)
       // Nothing of ours is pending when drained, so a graceful close is quick; otherwise cut the connections.
@@ -234,9 +285,87 @@ export class Gateway {
   /** Last resort on a second Ctrl+C: keep the files consistent, skip the drain. */
   closeNow() {
     this.draining = true
+    this.watcher?.close()
     this.parts?.mcp.killNow()
     this.server?.stop(true)
     this.closeResources()
+  }
+
+  /**
+   * Reads the config again and applies what can change while the gateway runs (see config/reload.ts); what needs
+   * a restart is reported, logged and left as it is. Reloads run one at a time. An invalid file changes nothing:
+   * it is logged, shown in /api/status and thrown as CONFIG_INVALID. With `ifChanged` (the file watcher) a file
+   * whose content is the one read last is no change, and resolves to null.
+   */
+  reload(reason: string, { ifChanged = false }: { ifChanged?: boolean } = {}): Promise<ReloadResult | null> {
+    const run = this.reloading.then(() => this.reloadNow(reason, ifChanged))
+    this.reloading = run.catch(() => {})
+    return run
+  }
+
+  private async reloadNow(reason: string, ifChanged: boolean): Promise<ReloadResult | null> {
+    const load = this.options.loadConfig
+    if (!load) throw new AppError('UNAVAILABLE', 'this gateway was not started from a config file, so it has none to reload')
+    if (this.draining || !this.parts) throw new AppError('UNAVAILABLE', 'the gateway is starting or stopping; reload the config once it runs')
+    const { configPath } = this.options
+    let next: Config
+    try {
+      const hash = this.fileHash()
+      // Unless the last reload failed: a file removed (or unreadable) and put back as it was must clear that state.
+      if (ifChanged && hash === this.lastHash && this.configState.state === 'ok') return null
+      // A file that was there and is gone is a mistake to report, not an order to fall back to the defaults.
+      if (hash === contentHash(null) && this.lastHash !== hash) throw new ConfigError(`config ${configPath}`, ['the file was removed'])
+      this.lastHash = hash
+      next = load()
+    } catch (error) {
+      const problem = this.redact(error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message)
+      const since = this.configState.state === 'invalid' && this.configState.since ? this.configState.since : new Date().toISOString()
+      this.configState = { state: 'invalid', path: configPath, loaded_at: this.configState.loaded_at, error: problem, since }
+      this.log.error('config not reloaded: the file is invalid; the gateway keeps running with the config it has', { reason, path: configPath, error: problem })
+      throw new AppError('CONFIG_INVALID', problem)
+    }
+    const diff = diffConfig(this.options.config, next)
+    this.options.config = configInForce(this.options.config, next)
+    this.configState = { state: 'ok', path: configPath, loaded_at: new Date().toISOString() }
+    if (!diff.unchanged) await this.apply(this.options.config, diff)
+    const fields = { reason, applied: diff.applied, restartRequired: diff.restart_required }
+    if (diff.unchanged) this.log.info('config reloaded: nothing changed', { reason })
+    else if (diff.restart_required.length) this.log.warn('config reloaded; some changes take effect only after a restart', fields)
+    else this.log.info('config reloaded', fields)
+    return { applied: diff.applied, restart_required: diff.restart_required, unchanged: diff.unchanged }
+  }
+
+  /** Applies the live part of a reloaded config, part by part; the agent first, so that the next turn uses it. */
+  private async apply(config: Config, diff: ConfigDiff) {
+    const { agent, channels, mcp, cronJobs, tools } = this.parts!
+    const changed = new Set(diff.applied)
+    if (changed.has('logging.level')) this.logger!.setLevel(config.logging.level)
+    // The secrets before anything is built from them: new keys and tokens are redacted from the first line on.
+    this.setToken(config.gateway.auth.token)
+    if (changed.has('gateway.cors.origins')) this.app!.setCorsOrigins(config.gateway.cors.origins)
+    if (changed.has('pricing')) {
+      for (const key of Object.keys(this.pricing)) delete this.pricing[key]
+      Object.assign(this.pricing, config.pricing)
+    }
+    if (changed.has('cron.timezone')) cronJobs.setDefaultTimezone(config.cron.timezone)
+    if (diff.agent) agent.reconfigure(config, tools(config))
+    if (diff.channels.length) await channels.reconfigure(config.channels, diff.channels)
+    if (diff.mcpServers.length) await mcp.reconfigure(config.mcp, diff.mcpServers)
+  }
+
+  private fileHash(): string {
+    return contentHash(readConfigText(this.options.configPath))
+  }
+
+  private watchConfig() {
+    const { configPath } = this.options
+    try {
+      this.watcher = watchConfigFile(configPath, () => void this.reload('file change', { ifChanged: true }).catch(() => {}), {
+        onError: (error) => this.log.warn('the config file is no longer watched for changes (SIGHUP and POST /api/config/reload still reload it)', { path: configPath, err: error.message }),
+      })
+    } catch (error) {
+      this.log.warn('the config file is not watched for changes (SIGHUP and POST /api/config/reload still reload it)', { path: configPath, err: (error as Error).message })
+    }
   }
 
   private closeResources() {

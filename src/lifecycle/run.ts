@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs'
 import { applyGatewayOverrides, tokenSource, type GatewayFlags } from '../config/settings'
 import { loadConfig } from '../config/load'
 import { resolvePaths, type Env } from '../config/paths'
@@ -102,7 +103,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
     },
   }
   const startGateway = (c: Config) => {
-    const next = new Gateway({ config: c, configPath: paths.configPath, control, testPlugin, env, console: !background })
+    const next = new Gateway({ config: c, configPath: paths.configPath, control, testPlugin, env, console: !background, loadConfig: () => loadEffective().config, watchConfig: true })
     next.start()
     return next
   }
@@ -146,15 +147,34 @@ export async function runGateway(options: RunOptions): Promise<number> {
     if (allowSigusr1Restart) events.push({ kind: 'restart', reason: 'SIGUSR1' })
     else gateway.log.warn('SIGUSR1 ignored: restart by signal needs XOPCBOT_ALLOW_SIGUSR1_RESTART=1 in the gateway environment')
   }
+  // SIGHUP reloads the config (Windows has none: the file watch and POST /api/config/reload do it there). The
+  // gateway logs the outcome, an invalid file included. It is also what a closed terminal sends: a foreground
+  // gateway whose terminal is gone (a write to it fails) stops, as it always did, instead of running on unseen.
+  const terminalGone = () => {
+    try {
+      writeSync(2, '')
+      return false
+    } catch {
+      return true
+    }
+  }
+  const onReloadSignal = () => {
+    if (!background && terminalGone()) onStopSignal('SIGHUP')
+    else void gateway.reload('SIGHUP').catch(() => {})
+  }
   process.on('SIGTERM', onStopSignal)
   process.on('SIGINT', onStopSignal)
-  if (process.platform !== 'win32') process.on('SIGUSR1', onRestartSignal)
+  if (process.platform !== 'win32') {
+    process.on('SIGUSR1', onRestartSignal)
+    process.on('SIGHUP', onReloadSignal)
+  }
   const onUnhandled = (reason: unknown) => gateway.log.error('unhandled rejection', { err: reason })
   process.on('unhandledRejection', onUnhandled)
   const detach = () => {
     process.off('SIGTERM', onStopSignal)
     process.off('SIGINT', onStopSignal)
     process.off('SIGUSR1', onRestartSignal)
+    process.off('SIGHUP', onReloadSignal)
     process.off('unhandledRejection', onUnhandled)
   }
 

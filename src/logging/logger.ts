@@ -2,6 +2,7 @@ import { createConsola, LogLevels, type ConsolaInstance, type ConsolaReporter, t
 import type { LoggingConfig } from '../config/schema'
 import { Redactor } from './redact'
 import { RotatingFile } from './rotating-file'
+import { LogTap } from './tap'
 
 export type Logger = ConsolaInstance
 export type LogLevelName = LoggingConfig['level']
@@ -47,7 +48,7 @@ const RESERVED = new Set(['ts', 'level', 'tag', 'msg'])
  * so the line is built in one pass — fields redacted as they are copied, the timestamp formatted once per
  * millisecond — instead of through intermediate copies.
  */
-export function jsonLineReporter(file: RotatingFile, redactor: Redactor): ConsolaReporter {
+export function jsonLineReporter(file: RotatingFile, redactor: Redactor, tap?: LogTap): ConsolaReporter {
   let lastMs = NaN
   let lastIso = ''
   return {
@@ -60,7 +61,9 @@ export function jsonLineReporter(file: RotatingFile, redactor: Redactor): Consol
       }
       const line: Record<string, unknown> = { ts: lastIso, level: levelNameOf(logObj.type), tag: logObj.tag || 'gateway', msg: redactor.text(msg) }
       for (const key in fields) if (!RESERVED.has(key)) line[key] = redactor.field(key, fields[key])
-      file.write(JSON.stringify(line))
+      const raw = JSON.stringify(line)
+      file.write(raw)
+      if (tap?.listening) tap.emit({ raw, entry: line })
     },
   }
 }
@@ -83,7 +86,10 @@ export function consoleReporter(redactor: Redactor, level: () => number, stream:
         .join(' ')
       const time = logObj.date.toTimeString().slice(0, 8)
       const tag = logObj.tag ? `[${logObj.tag}] ` : ''
-      stream.write(`${time} ${levelNameOf(logObj.type).toUpperCase().padEnd(5)} ${tag}${redactor.text(msg)}${pairs ? ' ' + pairs : ''}\n`)
+      // A closed terminal (EIO) must not make every log call throw: the log file still gets the line.
+      try {
+        stream.write(`${time} ${levelNameOf(logObj.type).toUpperCase().padEnd(5)} ${tag}${redactor.text(msg)}${pairs ? ' ' + pairs : ''}\n`)
+      } catch {}
     },
   }
 }
@@ -92,7 +98,22 @@ export interface GatewayLogger {
   log: Logger
   redactor: Redactor
   file: RotatingFile | null
+  /** the file's lines as they are written (live log readers) */
+  tap: LogTap
+  /** Changes the level of this logger and of every logger made from it (withTag), at once (a config reload). */
+  setLevel(level: LogLevelName): void
   close(): void
+}
+
+/**
+ * consola copies the level into every `withTag()` child, so a changed level would reach none of them: here the
+ * whole family reads one shared cell instead (a property read, as before).
+ */
+function shareLevel(log: Logger, cell: { level: number }): Logger {
+  Object.defineProperty(log, 'level', { get: () => cell.level, set: (level: number) => void (cell.level = level), configurable: true })
+  const create = log.create.bind(log)
+  log.create = (options) => shareLevel(create(options), cell)
+  return log
 }
 
 export interface LoggerOptions {
@@ -110,15 +131,19 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): GatewayLogger {
   const redactor = options.redactor ?? new Redactor()
   const file = options.file ? new RotatingFile(options.file.path, { maxBytes: options.file.maxBytes, maxFiles: options.file.maxFiles }) : null
-  const log: Logger = createConsola({ level: levelNumber(options.level), throttle: 0, reporters: [] })
+  const level = { level: levelNumber(options.level) }
+  const log: Logger = shareLevel(createConsola({ level: level.level, throttle: 0, reporters: [] }), level)
   const reporters: ConsolaReporter[] = []
   if (options.console !== false) reporters.push(consoleReporter(redactor, () => log.level))
-  if (file) reporters.push(jsonLineReporter(file, redactor))
+  const tap = new LogTap()
+  if (file) reporters.push(jsonLineReporter(file, redactor, tap))
   log.setReporters(reporters)
   return {
     log,
     redactor,
     file,
+    tap,
+    setLevel: (name) => void (level.level = levelNumber(name)),
     close: () => file?.close(),
   }
 }

@@ -33,6 +33,9 @@ interface Server {
   tools: McpToolSpec[]
   connection: McpConnection | null
   failures: number
+  /** ends this server's supervision (the gateway's stop, or a reload that removes or changes it) */
+  abort: AbortController
+  loop: Promise<void> | null
 }
 
 /**
@@ -42,8 +45,7 @@ interface Server {
  */
 export class McpManager {
   private readonly servers = new Map<string, Server>()
-  private readonly stopping = new AbortController()
-  private loops: Promise<void>[] = []
+  private started = false
   private toolList: McpToolSpec[] = []
   private changes = 0
   private readonly log: Logger
@@ -57,9 +59,11 @@ export class McpManager {
     this.log = deps.log.withTag('mcp')
     this.backoff = deps.backoff ?? DEFAULT_BACKOFF
     this.timer = deps.timer ?? systemTimer
-    for (const [name, server] of Object.entries(config.servers)) {
-      this.servers.set(name, { name, config: server, state: server.enabled ? 'starting' : 'disabled', tools: [], connection: null, failures: 0 })
-    }
+    for (const [name, server] of Object.entries(config.servers)) this.servers.set(name, this.entry(name, server))
+  }
+
+  private entry(name: string, config: McpServerConfig): Server {
+    return { name, config, state: config.enabled ? 'starting' : 'disabled', tools: [], connection: null, failures: 0, abort: new AbortController(), loop: null }
   }
 
   /** Changes whenever `tools()` would return a different list. */
@@ -73,9 +77,34 @@ export class McpManager {
 
   /** Connects to every enabled server in the background; returns at once. */
   start() {
-    for (const server of this.servers.values()) {
-      if (!server.config.enabled) continue
-      this.loops.push(this.supervise(server).catch((error) => this.log.error('MCP supervisor stopped', { server: server.name, err: error })))
+    this.started = true
+    for (const server of this.servers.values()) this.launch(server)
+  }
+
+  private launch(server: Server) {
+    if (!server.config.enabled) return
+    server.loop = this.supervise(server).catch((error) => this.log.error('MCP supervisor stopped', { server: server.name, err: error }))
+  }
+
+  /**
+   * A reloaded config: each changed server on its own — the old one closed (its tools withdrawn; a call of it
+   * under way ends with an error result the model reads), the new one connected in the background. Servers
+   * whose config is the same are not touched.
+   */
+  async reconfigure(config: McpConfig, changed: readonly string[]) {
+    for (const name of changed) {
+      const old = this.servers.get(name)
+      if (old) {
+        this.servers.delete(name)
+        old.abort.abort()
+        await old.loop
+        this.setTools(old, [])
+      }
+      const next = Object.hasOwn(config.servers, name) ? config.servers[name] : undefined
+      if (!next) continue
+      const server = this.entry(name, next)
+      this.servers.set(name, server)
+      if (this.started) this.launch(server)
     }
   }
 
@@ -87,14 +116,17 @@ export class McpManager {
 
   /** Closes every client; resolves once every stdio server's process has exited. */
   async stop() {
-    this.stopping.abort()
-    await Promise.all(this.loops)
+    this.started = false
+    for (const server of this.servers.values()) server.abort.abort()
+    await Promise.all([...this.servers.values()].map((server) => server.loop))
   }
 
   /** The last resort (a second Ctrl+C): kill the processes, wait for nothing. */
   killNow() {
-    this.stopping.abort()
-    for (const server of this.servers.values()) server.connection?.killNow()
+    for (const server of this.servers.values()) {
+      server.abort.abort()
+      server.connection?.killNow()
+    }
   }
 
   private redact(text: string) {
@@ -109,7 +141,7 @@ export class McpManager {
   }
 
   private async supervise(server: Server) {
-    const { signal } = this.stopping
+    const { signal } = server.abort
     const { connectMcp } = await import('./client')
     let connection: McpConnection | null = null
     while (!signal.aborted) {

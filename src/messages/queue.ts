@@ -1,6 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import { randomBytes } from 'node:crypto'
 import type { Incoming, Intake } from '../channels/channel'
+import type { QueueObserver } from '../metrics/recorder'
 import { groupCommitOf } from '../storage/group-commit'
 import { FINAL, IdRow, MESSAGE_COLUMNS, MessageRow, parseRow, PendingRow, shownState, StateCount, view, type InboundMessage, type MessageState, type StoredState } from './records'
 
@@ -35,6 +36,8 @@ export class InboundQueue implements Intake {
       db: Database
       /** strips configured secrets from error texts before they are stored */
       redact?: (text: string) => string
+      /** counts the messages entering each state */
+      metrics?: QueueObserver
     },
   ) {}
 
@@ -69,6 +72,7 @@ export class InboundQueue implements Intake {
 
   /** Tells the listeners (the worker) what was stored for the first time, once it is committed. */
   private announce(fresh: Accepted[]) {
+    this.deps.metrics?.transition('queued', fresh.length)
     if (fresh.length) for (const listener of this.listeners) listener(fresh)
   }
 
@@ -127,6 +131,23 @@ export class InboundQueue implements Intake {
     })
   }
 
+  /** The most recent messages, newest first, with their content (GET /api/messages, the Control UI). */
+  recent(options: { limit: number; offset: number; state?: MessageState; channel?: string }): (InboundMessage & { content: string })[] {
+    // "processing" as clients see it includes the stored "delivering".
+    const states = options.state === undefined ? null : options.state === 'processing' ? ['processing', 'delivering'] : [options.state]
+    const rows = this.deps.db
+      .query(
+        `SELECT ${MESSAGE_COLUMNS} FROM inbound_messages
+         WHERE ($any_state OR state IN ($s1, $s2)) AND ($channel IS NULL OR channel = $channel)
+         ORDER BY seq DESC LIMIT $limit OFFSET $offset`,
+      )
+      .all({ any_state: states === null ? 1 : 0, s1: states?.[0] ?? null, s2: states?.[1] ?? states?.[0] ?? null, channel: options.channel ?? null, limit: options.limit, offset: options.offset })
+    return rows.map((row) => {
+      const parsed = parseRow(MessageRow, row)
+      return { ...view(parsed), content: parsed.content }
+    })
+  }
+
   /** Counts by state, as clients see them. */
   depth(): Record<MessageState, number> {
     const counts: Record<MessageState, number> = { queued: 0, processing: 0, delivered: 0, failed: 0 }
@@ -150,6 +171,7 @@ export class InboundQueue implements Intake {
    */
   async setState(id: string, state: StoredState, fields: StateFields = {}): Promise<void> {
     await groupCommitOf(this.deps.db).run(() => this.updateState(id, state, fields))
+    this.deps.metrics?.transition(state)
     this.answerWaiters(id, state)
   }
 
@@ -175,9 +197,11 @@ export class InboundQueue implements Intake {
 
   /** Marks failed the messages a stop caught while being delivered (never sent again); returns how many. */
   failInterruptedDeliveries(): number {
-    return this.deps.db
+    const failed = this.deps.db
       .query(`UPDATE inbound_messages SET state = 'failed', error = 'the gateway stopped while this reply was being delivered; it was not sent again, so it may not have arrived', updated_at = $now WHERE state = 'delivering'`)
       .run({ now: new Date().toISOString() }).changes
+    this.deps.metrics?.transition('failed', failed)
+    return failed
   }
 
   /** Messages still to be answered, in the order they were stored. */

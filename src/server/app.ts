@@ -8,10 +8,12 @@ import { authModeFor, authorize, AuthFailureLimiter } from './auth'
 import { parseJsonBody } from './body'
 import { controlRoutes } from './control'
 import { corsHeaders, preflightHeaders } from './cors'
+import { configRoutes } from './config-routes'
 import { cronRoutes } from './cron-routes'
 import { errorEnvelope, errorHandler } from './errors'
 import { healthRoutes } from './health'
 import { logRoutes } from './logs-routes'
+import { metricsRoutes } from './metrics-routes'
 import { openAiRoutes } from './openai-routes'
 import { pairingRoutes } from './pairing-routes'
 import { openApiDocument } from './openapi'
@@ -22,6 +24,7 @@ import { recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
 import { sessionRoutes } from './session-routes'
 import { statusRoutes } from './status'
+import { UiAssets, uiRoutes } from './ui'
 import { usageRoutes } from './usage-routes'
 import { webhookRoutes } from './webhook-routes'
 
@@ -40,7 +43,6 @@ export function createApp(deps: AppDeps) {
   const redact = deps.redact ?? ((text: string) => text)
   const corsOrigins = new Set(deps.corsOrigins)
   const limiter = deps.authLimiter ?? new AuthFailureLimiter()
-  const logProbes = httpLog.level >= LogLevels.debug
   const inFlight = deps.inFlight ?? new InFlight()
   let server: Server<unknown> | null = null
   const peerAddress = deps.peerAddress ?? ((request: Request) => server?.requestIP(request)?.address ?? null)
@@ -72,21 +74,28 @@ export function createApp(deps: AppDeps) {
     .use(deps.channels ? webhookRoutes({ channels: deps.channels }) : new Elysia({ name: 'webhooks-off' }))
     .use(deps.cron ? cronRoutes(deps.cron) : new Elysia({ name: 'cron-off' }))
     .use(deps.pairing ? pairingRoutes({ store: deps.pairing, senders: deps.senders, log: deps.log }) : new Elysia({ name: 'pairing-off' }))
-    .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}) }) : new Elysia({ name: 'logs-off' }))
+    .use(deps.logFile ? logRoutes({ logFile: deps.logFile, flush: deps.flushLogs ?? (() => {}), ...(deps.logTap ? { tap: deps.logTap } : {}) }) : new Elysia({ name: 'logs-off' }))
     .use(deps.control ? controlRoutes(deps.control, peerAddress) : new Elysia({ name: 'control-off' }))
+    .use(deps.reloadConfig ? configRoutes(deps.reloadConfig) : new Elysia({ name: 'config-off' }))
+    .use(deps.metrics ? metricsRoutes(deps.metrics, deps) : new Elysia({ name: 'metrics-off' }))
     // Typed as a plugin without routes: a test's routes are no part of the API, and `any` would erase the app's route types.
     .use(deps.testPlugin ? (deps.testPlugin() as Elysia) : new Elysia({ name: 'test-plugin-off' }))
+    .use(uiRoutes(deps.ui ?? new UiAssets()))
     // Built on first use from the routes themselves, so it always lists exactly what is served.
     .get('/openapi.json', function openApi() {
       document ??= openApiDocument(routes.routes, deps.version)
       return document
     })
   const route = routes.fetch
+  // Requests are counted by route template, matched from the path once and remembered (src/metrics/recorder.ts).
+  const http = deps.metrics?.http
+  http?.useRoutes(() => routes.routes.map((r) => r.path))
 
   const logLine = (request: Request, path: string, id: string, status: number, start: number) => {
     // Health probes (supervisors, `status`, load balancers) would drown the log: they are debug lines.
     const probe = status === 200 && path === '/health'
-    if (probe && !logProbes) return
+    // Read per probe: a reload may change the level.
+    if (probe && httpLog.level < LogLevels.debug) return
     // The request was answered: a failing log must not turn its answer into a bare 500.
     try {
       ;(probe ? httpLog.debug : httpLog.info)(`${request.method} ${path} ${status}`, {
@@ -117,6 +126,7 @@ export function createApp(deps: AppDeps) {
         if (cors && request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
           response = new Response(null, { status: 204, headers: { ...preflightHeaders(origin!), 'x-request-id': id } })
           logLine(request, path, id, 204, start)
+          http?.observe(path, request.method, 204, performance.now() - start)
           return response
         }
       }
@@ -137,6 +147,7 @@ export function createApp(deps: AppDeps) {
     headers.set('x-request-id', id)
     if (cors) for (const name in cors) headers.set(name, cors[name]!)
     logLine(request, path, id, response.status, start)
+    http?.observe(path, request.method, response.status, performance.now() - start)
     return response
   }
 
@@ -149,6 +160,11 @@ export function createApp(deps: AppDeps) {
     /** Every route the app serves (the OpenAPI document and the security suite enumerate them). */
     get routes() {
       return routes.routes
+    },
+    /** A reloaded `gateway.cors.origins`: the next request is answered with them. */
+    setCorsOrigins(origins: readonly string[]) {
+      corsOrigins.clear()
+      for (const origin of origins) corsOrigins.add(origin)
     },
     /** Compiles the routes ahead of the first request. */
     compile() {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { AppError } from '../errors'
 import { authorityOf } from './request-gate'
+import { isUiPath } from './ui-paths'
 
 export interface AuthOptions {
   /** The current API token, read on every request so a rotated token applies at once. */
@@ -171,7 +172,8 @@ const MAX_MEMO = 512
 function decideAuthMode(path: string): AuthMode {
   if (folded(path).startsWith('/api/logs')) return 'token'
   if (!PLAIN_PATH.test(path) || path.includes('/.')) return 'default'
-  if (path === '/health' || path === '/openapi.json') return 'none'
+  // The Control UI's page and assets are public; the data it shows comes from /api/*.
+  if (path === '/health' || path === '/openapi.json' || isUiPath(path)) return 'none'
   if (WEBHOOK_PATH.test(path) || path.startsWith('/_control/')) return 'none'
   return 'default'
 }

@@ -6,6 +6,7 @@ import { wholeNumber } from './params'
 export const TriggerRequest = z.strictObject({ job_id: z.string().min(1, 'must be a non-empty string') })
 export const ToggleRequest = z.strictObject({ enabled: z.boolean().optional() })
 export const RunsQuery = z.object({ limit: wholeNumber(1, 500).optional() })
+export const PreviewQuery = z.object({ schedule: z.string('is required').min(1, 'must be a non-empty string').max(200), timezone: z.string().min(1, 'must be a non-empty string').max(100).optional() })
 
 /** The cron routes of SPEC §6. */
 export function cronRoutes(cron: CronService) {
@@ -13,6 +14,13 @@ export function cronRoutes(cron: CronService) {
     .get('/', function listJobs() {
       return { status: 'ok', jobs: cron.list() }
     })
+    .get(
+      '/preview',
+      function previewSchedule({ query }) {
+        return { status: 'ok', ...cron.preview(query.schedule, query.timezone) }
+      },
+      { query: PreviewQuery },
+    )
     .post(
       '/create',
       function createJob({ body, set }) {

@@ -1,4 +1,7 @@
+import type { LogTap } from '../logging/tap'
+import type { UiAssets } from './ui'
 import type { Agent } from '../agent/agent'
+import type { ConfigReport, ReloadResult } from '../config/reload'
 import type { SessionStore } from '../agent/sessions'
 import type { ChannelManager } from '../channels/manager'
 import type { PairingStore } from '../channels/pairing'
@@ -6,6 +9,7 @@ import type { Senders } from '../channels/senders'
 import type { CronService } from '../cron/service'
 import type { Logger } from '../logging/logger'
 import type { McpReport } from '../mcp/manager'
+import type { Metrics } from '../metrics/recorder'
 import type { InboundQueue } from '../messages/queue'
 import type { AuthFailureLimiter } from './auth'
 import type { GatewayControl } from './control'
@@ -14,6 +18,10 @@ import type { TestPlugin } from './test-plugin'
 
 /** Everything `createApp` is built from; the route modules take the part they need (a Pick of it). */
 export interface AppDeps {
+  /** the log file's lines as they are written (GET /api/logs/stream) */
+  logTap?: LogTap
+  /** the Control UI's bundle (default: loaded on first request) */
+  ui?: UiAssets
   version: string
   /** epoch ms when the gateway started */
   startedAt: number
@@ -60,4 +68,10 @@ export interface AppDeps {
   /** the log file, for /api/logs, and how to write out what is buffered */
   logFile?: string
   flushLogs?: () => void
+  /** the config file's state, for /api/status (a reload that found it invalid shows here) */
+  configState?: () => ConfigReport
+  /** reads the config again and applies it (POST /api/config/reload); without it that route is not mounted */
+  reloadConfig?: (reason: string) => Promise<ReloadResult | null>
+  /** what GET /metrics exposes; the front door counts requests into it. Without it /metrics is not mounted */
+  metrics?: Metrics
 }

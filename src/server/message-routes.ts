@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { Senders } from '../channels/senders'
 import { AppError } from '../errors'
 import type { InboundQueue } from '../messages/queue'
+import { wholeNumber } from './params'
 
 const ChatId = z.union([z.string().min(1, 'must be a non-empty string').max(256), z.int()], 'must be a string or an integer')
 const Content = z.string().min(1, 'must be a non-empty string').max(100_000, 'must be at most 100000 characters')
@@ -12,8 +13,14 @@ export const SyncMessageRequest = MessageRequest.extend({
   timeout_ms: z.int().min(1, 'must be at least 1').max(600_000, 'must be at most 600000').optional(),
 })
 export const SendRequest = MessageRequest
+export const MessageListQuery = z.object({
+  limit: wholeNumber(1, 500).optional(),
+  offset: wholeNumber(0, 1_000_000_000).optional(),
+  state: z.enum(['queued', 'processing', 'delivered', 'failed'], 'must be one of queued, processing, delivered, failed').optional(),
+  channel: z.string().min(1, 'must be a non-empty string').max(256).optional(),
+})
 
-/** POST /api/message, /api/message/sync, GET /api/message/:id, POST /api/send. */
+/** POST /api/message, /api/message/sync, GET /api/message/:id, GET /api/messages, POST /api/send. */
 export function messageRoutes(deps: { senders: Senders; queue: InboundQueue; defaultSyncTimeoutMs: number }) {
   const { senders, queue } = deps
   /** The sender of an enabled channel, or 404 CHANNEL_NOT_FOUND that says which exist. */
@@ -47,6 +54,13 @@ export function messageRoutes(deps: { senders: Senders; queue: InboundQueue; def
       if (!message) throw new AppError('MESSAGE_NOT_FOUND', `no message ${JSON.stringify(params.id)}`)
       return { status: 'ok', message }
     })
+    .get(
+      '/messages',
+      function listMessages({ query }) {
+        return { status: 'ok', messages: queue.recent({ limit: query.limit ?? 50, offset: query.offset ?? 0, state: query.state, channel: query.channel }) }
+      },
+      { query: MessageListQuery },
+    )
     .post(
       '/send',
       async function sendVerbatim({ body }) {

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { PairingApproval, PairingRequest } from '../channels/pairing'
 import { JobInput } from '../cron/service'
+import { isUiPath } from './ui-paths'
 
 /**
  * GET /openapi.json: an OpenAPI 3.1 document built from the app's own routes. Request bodies, query strings
@@ -48,12 +49,15 @@ interface RouteDoc {
   status?: number
   /** the route answers text/event-stream when asked to stream */
   sse?: boolean
+  /** the response's media type, when it is not JSON */
+  contentType?: string
   public?: boolean
 }
 
 export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /health': { summary: 'Health: 200 healthy, 503 draining while stopping', response: Health, public: true },
   'GET /openapi.json': { summary: 'This document', response: z.object({ openapi: z.string() }).loose(), public: true },
+  'GET /metrics': { summary: 'Prometheus metrics (text exposition format)', response: z.string(), contentType: 'text/plain; version=0.0.4' },
   'GET /api/status': {
     summary: 'Version, process, bind address, model, channels, MCP servers, queue depth, cron',
     response: ok({
@@ -68,8 +72,10 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'POST /api/message': { summary: 'Hand a chat message to the assistant; stored before the 202', response: ok({ message_id: z.string() }), status: 202 },
   'POST /api/message/sync': { summary: 'Hand a chat message to the assistant and wait for the delivered reply', response: ok({ reply: z.string(), message_id: z.string() }) },
   'GET /api/message/:id': { summary: 'State of a message', response: ok({ message: Message }) },
+  'GET /api/messages': { summary: 'Recent messages, newest first, with their content', response: ok({ messages: z.array(Message.extend({ content: z.string() })) }) },
   'POST /api/send': { summary: 'Deliver text to a chat verbatim', response: ok({ message_id: z.string() }) },
   'POST /api/webhook/:channel': { summary: "Inbound events of a channel (verified by the channel's signature, not the token)", response: ok({ message_id: z.string().optional() }), public: true },
+  'GET /api/cron/preview': { summary: 'A schedule in words and its next runs, as a job with it would run', response: ok({ description: z.string(), next_runs: z.array(stamp), timezone: z.string() }) },
   'GET /api/cron': { summary: 'Cron jobs', response: ok({ jobs: z.array(Job) }) },
   'POST /api/cron/create': { summary: 'Create a cron job', response: ok({ job: Job }), status: 201 },
   'POST /api/cron/trigger': { summary: 'Run a job now, in the background', response: ok({ message: z.string(), run_id: z.string() }) },
@@ -84,6 +90,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     response: ok({ since: stamp, until: stamp, group_by: z.enum(['day', 'session', 'model', 'channel']), rows: z.array(UsageRow), total: UsageRow.omit({ key: true }) }),
   },
   'GET /api/logs': { summary: 'Log lines, newest last (always needs the token)', response: ok({ logs: z.array(z.object({ ts: stamp, level: z.string(), tag: z.string(), msg: z.string() }).loose()) }) },
+  'GET /api/logs/stream': {
+    summary: 'Live log lines as Server-Sent Events (`log` events, each a log entry; the last `lines` first); always needs the token',
+    response: z.object({ ts: stamp, level: z.string(), tag: z.string(), msg: z.string() }).loose(),
+    sse: true,
+  },
+  'POST /api/config/reload': {
+    summary: 'Read the config file again and apply what can change live; 422 CONFIG_INVALID (nothing changed) for an invalid file',
+    response: ok({ applied: z.array(z.string()), restart_required: z.array(z.string()), unchanged: z.boolean() }),
+  },
   'GET /v1/models': { summary: 'OpenAI-compatible model list', response: z.object({ object: z.literal('list'), data: z.array(z.object({ id: z.string(), object: z.literal('model') }).loose()) }) },
   'POST /v1/chat/completions': { summary: 'OpenAI-compatible chat completion (one agent turn; SSE with stream: true)', response: z.object({ id: z.string(), object: z.literal('chat.completion') }).loose(), sse: true },
 }
@@ -106,7 +121,8 @@ export function openApiDocument(routes: readonly RouteLike[], version: string) {
   const paths: Record<string, Record<string, unknown>> = {}
   const errorResponse = { description: 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
   for (const route of routes) {
-    if (isInternal(route.path)) continue
+    // The Control UI's page and assets are not part of the API.
+    if (isInternal(route.path) || isUiPath(route.path)) continue
     const key = `${route.method} ${route.path}`
     // A plugin's root route ends in "/" (`/api/cron/`); the docs name it without.
     const doc = ROUTE_DOCS[key] ?? ROUTE_DOCS[key.replace(/(.)\/$/, '$1')]
@@ -122,7 +138,7 @@ export function openApiDocument(routes: readonly RouteLike[], version: string) {
       parameters.push({ name, in: 'query', required: false, schema: jsonSchema(schema, 'input') })
     }
     const success = doc?.status ?? 200
-    const content: Record<string, unknown> = { 'application/json': { schema: doc ? jsonSchema(doc.response, 'output') : {} } }
+    const content: Record<string, unknown> = { [doc?.contentType ?? 'application/json']: { schema: doc ? jsonSchema(doc.response, 'output') : {} } }
     if (doc?.sse) content['text/event-stream'] = { schema: { type: 'string', description: 'Server-Sent Events' } }
     paths[path] ??= {}
     paths[path][route.method.toLowerCase()] = {

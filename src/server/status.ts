@@ -3,7 +3,7 @@ import { AppError } from '../errors'
 import type { AppDeps } from './deps'
 
 /** GET /api/status: what this gateway is, where it listens, and how its parts are doing. */
-export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'mcp' | 'queue' | 'cron' | 'modelName' | 'redact'>) {
+export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now' | 'info' | 'agent' | 'channels' | 'mcp' | 'queue' | 'cron' | 'modelName' | 'redact' | 'configState'>) {
   return new Elysia({ name: 'status', prefix: '/api' }).get('/status', function status() {
     const model = deps.agent?.model
     // A channel's reason quotes errors from elsewhere: it goes through the one redaction, like every error text.
@@ -20,7 +20,8 @@ export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now'
       data_dir: deps.info.dataDir,
       bind: { host: deps.info.host, port: deps.info.port },
       model: {
-        name: deps.modelName ?? null,
+        // The agent's own (a reload may have changed it), else the name the app was given.
+        name: deps.agent?.models.slots[0]?.name ?? deps.modelName ?? null,
         configured: !!model && !(model instanceof AppError),
         ...(model instanceof AppError ? { problem: model.message } : {}),
       },
@@ -31,6 +32,7 @@ export function statusRoutes(deps: Pick<AppDeps, 'version' | 'startedAt' | 'now'
       mcp: deps.mcp?.report() ?? {},
       queue: deps.queue?.depth() ?? null,
       cron: deps.cron ? { ...deps.cron.count(), next_run: deps.cron.nextRun() } : null,
+      ...(deps.configState ? { config: deps.configState() } : {}),
     }
   })
 }

@@ -8,6 +8,8 @@ export interface RawResponse {
   body: string
   /** the connection was closed by the server after this response */
   closed: boolean
+  /** an event stream still open when reading stopped (nothing can follow it on this connection) */
+  streaming?: boolean
 }
 
 /** Parses the responses in `data` (as many as are complete), in order. */
@@ -46,7 +48,14 @@ export function parseResponses(data: Buffer): { responses: RawResponse[]; rest: 
         chunks.push(data.subarray(lineEnd + 2, lineEnd + 2 + size))
         at = lineEnd + 2 + size + 2
       }
-      if (!complete) break
+      if (!complete) {
+        // An event stream may never end: it counts as an answer once its head is in.
+        if (headers['content-type']?.startsWith('text/event-stream')) {
+          responses.push({ status, headers, body: Buffer.concat(chunks).toString('utf8'), closed: false, streaming: true })
+          offset = data.length
+        }
+        break
+      }
       body = Buffer.concat(chunks)
       bodyStart = at
     } else {
@@ -88,7 +97,8 @@ export function rawExchange(port: number, bytes: string | Buffer, { expect = 1, 
     socket.on('connect', () => socket.write(bytes))
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk])
-      if (parseResponses(data).responses.length >= expect) finish(false)
+      const { responses } = parseResponses(data)
+      if (responses.length >= expect || responses.at(-1)?.streaming) finish(false)
     })
     socket.on('end', () => finish(true))
     socket.on('close', () => finish(true))

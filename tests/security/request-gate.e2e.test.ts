@@ -29,6 +29,7 @@ async function enumerateRoutes(world: World): Promise<Route[]> {
     configPath: join(home, 'config.json'),
     console: false,
     control: { nonce: () => 'n'.repeat(32), stop() {}, restart() {}, reloadToken() {} },
+    loadConfig: () => config,
   })
   gateway.start()
   const routes = gateway.app!.routes.map((r) => ({ method: r.method, path: r.path }))
@@ -40,7 +41,7 @@ async function enumerateRoutes(world: World): Promise<Route[]> {
 const concrete = (path: string) => path.replace(':channel', 'myapp').replace(/:[a-z]+/g, 'x1')
 
 /** Public by design (SPEC §7): they answer 2xx to anyone with a well-formed request. */
-const PUBLIC = new Set(['GET /health', 'GET /openapi.json'])
+const PUBLIC = new Set(['GET /health', 'GET /openapi.json', 'GET /', 'GET /ui/:file'])
 
 type Shape = { name: string; wellFormed: boolean; bytes: (method: string, path: string, port: number, auth: string) => string }
 
@@ -93,6 +94,8 @@ const CREDENTIALS = [
 
 /** The body of /health or /openapi.json. */
 function answeredByPublicRoute(body: string): boolean {
+  // The Control UI's page (a spelling that resolves to "/"); its data needs the token like any /api call.
+  if (body.startsWith('<!doctype html>')) return true
   try {
     const parsed = JSON.parse(body)
     return parsed.status === 'healthy' || typeof parsed.openapi === 'string'
@@ -132,7 +135,7 @@ describe('the request gate, at the socket', () => {
   test('the app serves the routes this suite attacks', () => {
     const names = routes.map((r) => `${r.method} ${r.path}`)
     // A sample of what must be there; the suite below covers whatever else is.
-    for (const route of ['GET /api/logs', 'POST /api/agent', 'POST /api/cron/create', 'DELETE /api/sessions/:key', 'POST /v1/chat/completions', 'POST /api/webhook/:channel', 'POST /_control/:action']) {
+    for (const route of ['GET /', 'GET /metrics', 'POST /api/config/reload', 'GET /api/logs', 'GET /api/logs/stream', 'GET /api/messages', 'POST /api/agent', 'POST /api/cron/create', 'DELETE /api/sessions/:key', 'POST /v1/chat/completions', 'POST /api/webhook/:channel', 'POST /_control/:action']) {
       expect(names).toContain(route)
     }
   })
