@@ -11,5 +11,6 @@ export const root = defineCommand({
     usage: () => import('./usage').then((m) => m.default),
     mcp: () => import('./mcp').then((m) => m.default),
     config: () => import('./config').then((m) => m.default),
+    doctor: () => import('./doctor').then((m) => m.default),
   },
 })

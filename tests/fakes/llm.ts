@@ -33,6 +33,10 @@ export interface FakeLlm {
   /** replies given in order; when empty, `fallback` answers */
   queue: Reply[]
   fallback: (call: RecordedCall) => Reply
+  /** GET /v1/models lists these ids (OpenAI or, with an anthropic-version header, Anthropic format) */
+  models: string[]
+  /** when set, GET /v1/models answers 401 unless this key comes as `Authorization: Bearer` or `x-api-key` */
+  apiKey: string | null
   stop: () => void
 }
 
@@ -128,6 +132,8 @@ export function startFakeLlm({ port = 0 }: { port?: number } = {}): FakeLlm {
     calls: [],
     queue: [],
     fallback: (call) => ({ text: `echo: ${call.lastUser}` }),
+    models: [],
+    apiKey: null,
   }
   const server = Bun.serve({
     hostname: '127.0.0.1',
@@ -135,6 +141,13 @@ export function startFakeLlm({ port = 0 }: { port?: number } = {}): FakeLlm {
     idleTimeout: 255,
     async fetch(request) {
       const path = new URL(request.url).pathname
+      if (request.method === 'GET' && path.endsWith('/models')) {
+        const given = request.headers.get('x-api-key') ?? request.headers.get('authorization')?.replace(/^Bearer /, '')
+        if (fake.apiKey !== null && given !== fake.apiKey) return Response.json({ error: { message: 'Incorrect API key provided', type: 'invalid_request_error' } }, { status: 401 })
+        const anthropic = request.headers.has('anthropic-version')
+        const data = fake.models.map((id) => (anthropic ? { id, type: 'model', display_name: id, created_at: '2025-01-01T00:00:00Z' } : { id, object: 'model', created: 0, owned_by: 'fake' }))
+        return Response.json(anthropic ? { data, has_more: false, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null } : { object: 'list', data })
+      }
       const protocol = path.endsWith('/chat/completions') ? 'openai' : path.endsWith('/messages') ? 'anthropic' : null
       if (!protocol || request.method !== 'POST') return Response.json({ error: { message: `no route ${request.method} ${path}` } }, { status: 404 })
       const body = (await request.json()) as any
