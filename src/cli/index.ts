@@ -12,5 +12,7 @@ export const root = defineCommand({
     mcp: () => import('./mcp').then((m) => m.default),
     config: () => import('./config').then((m) => m.default),
     doctor: () => import('./doctor').then((m) => m.default),
+    backup: () => import('./backup').then((m) => m.default),
+    restore: () => import('./restore').then((m) => m.default),
   },
 })

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net'
+import { Cron } from 'croner'
 import { z } from 'zod'
 import { isTimeZone } from '../util/time-zone'
 import { IntFromText } from '../util/schemas'
@@ -351,6 +352,35 @@ export const McpConfig = z.strictObject({
 })
 export type McpConfig = z.infer<typeof McpConfig>
 
+/** Why a repeating cron expression (5 or 6 fields, or a nickname such as @daily) cannot schedule backups, or null. */
+function repeatingScheduleProblem(text: string): string | null {
+  const fields = text.trim().split(/\s+/).length
+  if (!text.trim().startsWith('@') && fields !== 5 && fields !== 6) return `must be a cron expression with 5 or 6 fields (seconds first) or a nickname such as "@daily"; got ${fields} field${fields === 1 ? '' : 's'}`
+  try {
+    // The parser that runs the schedule (the same as cron jobs'), so what passes here is what runs.
+    const cron = new Cron(text.trim(), { paused: true })
+    const next = cron.nextRun()
+    cron.stop()
+    return next ? null : 'never fires'
+  } catch (error) {
+    return (error as Error).message.replace(/^CronPattern: /, '')
+  }
+}
+
+export const BackupConfig = z.strictObject({
+  schedule: z
+    .string()
+    .superRefine((text, ctx) => {
+      const problem = repeatingScheduleProblem(text)
+      if (problem) ctx.addIssue({ code: 'custom', message: problem })
+    })
+    .optional()
+    .describe('Cron expression (in cron.timezone) on which the running gateway writes a backup, e.g. "0 3 * * *"; none: no scheduled backups.'),
+  keep: z.int('must be a whole number').min(1, 'must be at least 1').max(1000, 'must be at most 1000').default(7).describe('How many scheduled backups are kept; older ones are deleted.'),
+  dir: z.string().min(1).nullable().default(null).describe('Where backups are written (relative to the data directory); default <dataDir>/backups.'),
+})
+export type BackupConfig = z.infer<typeof BackupConfig>
+
 export const Config = z.strictObject({
   $schema: z.string().optional().describe('Editor hint; ignored.'),
   dataDir: z.string().min(1).nullable().default(null).describe('Where the database and logs live; default: the directory of the config file.'),
@@ -372,5 +402,6 @@ export const Config = z.strictObject({
     .default({})
     .describe('Prices per model ("<provider>/<model id>"), for the cost estimates of /api/usage.'),
   mcp: McpConfig.prefault({}),
+  backup: BackupConfig.prefault({}),
 })
 export type Config = z.infer<typeof Config>

@@ -27,6 +27,8 @@ import { openDatabase, StateStore } from '../storage/db'
 import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/private-files'
 import { VERSION } from '../version'
+import { BackupSchedule } from '../ops/backup'
+import { selfCommand } from './process'
 import { withTimeout } from '../util/timeout'
 import { configInForce, contentHash, diffConfig, watchConfigFile, type ConfigDiff, type ConfigReport, type ConfigWatch, type ReloadResult } from '../config/reload'
 import { readConfigText } from '../config/load'
@@ -93,6 +95,7 @@ export class Gateway {
   /** the reload under way (reloads run one at a time) */
   private reloading: Promise<unknown> = Promise.resolve()
   private watcher: ConfigWatch | null = null
+  private backups: BackupSchedule | null = null
 
   constructor(readonly options: GatewayOptions) {
     this.dataDir = dataDirOf(options.config, options.configPath)
@@ -228,6 +231,8 @@ export class Gateway {
       // Both write to the database: a storage fault here must undo the start like any other failure.
       worker.recover()
       cron.start()
+      // Each scheduled backup is a child `xopcbot backup`: the copy never holds up this event loop.
+      this.backups = BackupSchedule.start(config, { configPath, dataDir: this.dataDir, command: selfCommand(), env, log })
       this.parts = { agent, worker, cron, channels, mcp, cronJobs, tools }
       this.lastHash = this.fileHash()
       if (this.options.watchConfig) this.watchConfig()
@@ -369,6 +374,7 @@ export class Gateway {
   }
 
   private closeResources() {
+    this.backups?.stop()
     this.parts?.cron.stop()
     this.parts?.worker.stop()
     this.server = null
