@@ -14,5 +14,6 @@ export const root = defineCommand({
     doctor: () => import('./doctor').then((m) => m.default),
     backup: () => import('./backup').then((m) => m.default),
     restore: () => import('./restore').then((m) => m.default),
+    update: () => import('./update').then((m) => m.default),
   },
 })

@@ -381,6 +381,15 @@ export const BackupConfig = z.strictObject({
 })
 export type BackupConfig = z.infer<typeof BackupConfig>
 
+/** Where `xopcbot update` finds releases (the layout `npm run release` writes); $XOPCBOT_UPDATE_URL overrides it. */
+export const DEFAULT_UPDATE_URL = 'https://releases.xopcbot.example/xopcbot'
+export const UpdateConfig = z.strictObject({
+  baseUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .default(DEFAULT_UPDATE_URL)
+    .describe('Release site of `xopcbot update`: <baseUrl>/index.json and <baseUrl>/v<version>/…'),
+})
+
 export const Config = z.strictObject({
   $schema: z.string().optional().describe('Editor hint; ignored.'),
   dataDir: z.string().min(1).nullable().default(null).describe('Where the database and logs live; default: the directory of the config file.'),
@@ -403,5 +412,6 @@ export const Config = z.strictObject({
     .describe('Prices per model ("<provider>/<model id>"), for the cost estimates of /api/usage.'),
   mcp: McpConfig.prefault({}),
   backup: BackupConfig.prefault({}),
+  update: UpdateConfig.prefault({}),
 })
 export type Config = z.infer<typeof Config>
