@@ -6,6 +6,7 @@ import { resolvePaths } from '../config/paths'
 import { ExitCode } from '../errors'
 import { BACKUP_NEEDS, createBackup } from '../ops/backup'
 import { configArg, parseFlags, PathFlag } from './args'
+import { formatBytes } from '../util/bytes'
 
 const args = {
   ...configArg,
@@ -14,17 +15,6 @@ const args = {
   json: { type: 'boolean', description: 'Machine-readable output' },
 } as const
 
-/** 1536 → "1.5 KiB" */
-export function formatSize(bytes: number): string {
-  const units = ['bytes', 'KiB', 'MiB', 'GiB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024
-    unit++
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`
-}
 
 /** `xopcbot backup`: the database (a consistent snapshot, also while the gateway runs) and the config in one archive. */
 export default defineCommand({
@@ -47,7 +37,7 @@ export default defineCommand({
       console.log(JSON.stringify({ status: 'ok', path: result.path, size: result.size, ms: result.ms, secrets_included: manifest.secrets_included, secrets_removed: manifest.secrets_removed, schema_version: manifest.schema_version, files: manifest.files }))
       return ExitCode.OK
     }
-    console.log(`✅ Backup written: ${result.path} (${formatSize(result.size)})`)
+    console.log(`✅ Backup written: ${result.path} (${formatBytes(result.size)})`)
     console.log(`Database: schema ${manifest.schema_version}; config: ${manifest.files.some((f) => f.name === 'config.json') ? 'included' : 'none (no config file)'}`)
     if (manifest.secrets_removed.length) {
       console.log(`Secrets left out (${manifest.secrets_removed.join(', ')}); use --include-secrets to keep them.`)

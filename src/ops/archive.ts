@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256 } from '../util/hash'
 import { constants as bufferConstants } from 'node:buffer'
 import { gunzipSync } from 'node:zlib'
 import { z } from 'zod'
@@ -50,7 +50,6 @@ export const Manifest = z.object({
 })
 export type Manifest = z.infer<typeof Manifest>
 
-export const sha256 = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
 /** The archive's entries: the manifest, its checksums, and the files (name → bytes). */
 export function archiveEntries(manifest: Manifest, files: Record<string, Uint8Array>): Record<string, Uint8Array | string> {

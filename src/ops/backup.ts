@@ -14,7 +14,8 @@ import { ensurePrivateDir } from '../storage/private-files'
 import { writeFileAtomic } from '../util/atomic-write'
 import { describeIssues } from '../validation'
 import { VERSION } from '../version'
-import { archiveEntries, CONFIG_FILE, DATABASE_FILE, fillSecrets, FORMAT, FORMAT_VERSION, sha256, verifyBackup, withoutSecrets, type Manifest } from './archive'
+import { sha256 } from '../util/hash'
+import { archiveEntries, CONFIG_FILE, DATABASE_FILE, fillSecrets, FORMAT, FORMAT_VERSION, verifyBackup, withoutSecrets, type Manifest } from './archive'
 
 /** The config keys backup and restore read: a `${VAR}` elsewhere need not be set in the shell that runs them. */
 export const BACKUP_NEEDS = ['dataDir', 'backup']

@@ -39,7 +39,6 @@ export function parseChecksums(text: string): Map<string, string> {
   return sums
 }
 
-export const sha256Hex = (data: Uint8Array | string) => createHash('sha256').update(data).digest('hex')
 
 /**
  * The interpreter an ELF executable names (PT_INTERP), e.g. `/lib/ld-musl-x86_64.so.1`; null for other formats

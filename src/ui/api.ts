@@ -127,3 +127,13 @@ export async function stream(path: string, options: RequestOptions, onEvent: (ev
   onOpen?.()
   await readSse(response, onEvent)
 }
+
+/** A session as GET /api/sessions lists it. */
+export interface SessionSummary {
+  key: string
+  channel: string | null
+  chat_id: string | null
+  message_count: number
+  created_at: string
+  updated_at: string
+}

@@ -38,17 +38,6 @@ export interface DoctorContext {
 /** `0644` */
 export const octal = (mode: number) => `0${(mode & 0o777).toString(8).padStart(3, '0')}`
 
-/** `12.3 MB` */
-export function formatBytes(bytes: number): string {
-  const units = ['bytes', 'KB', 'MB', 'GB', 'TB']
-  let value = bytes
-  let unit = 0
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000
-    unit++
-  }
-  return unit === 0 ? `${bytes} bytes` : `${value.toFixed(1)} ${units[unit]}`
-}
 
 /** A path as one shell word, quoted only when it needs to be (a fix is meant to be pasted). */
 export function shellWord(value: string): string {

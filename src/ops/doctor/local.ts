@@ -11,8 +11,9 @@ import { describeProcess, findListeners } from '../../lifecycle/ports'
 import { displayUrl } from '../../net/url'
 import { moveAsideCommand } from '../../storage/db'
 import { migrations } from '../../storage/migrations'
-import { cliCommand, fail, formatBytes, ok, octal, shellWord, skip, warn, type Check, type DoctorContext } from './check'
+import { cliCommand, fail, ok, octal, shellWord, skip, warn, type Check, type DoctorContext } from './check'
 import type { ConfigView } from './config'
+import { formatBytes } from '../../util/bytes'
 
 /** SQLite's primary result codes that say something about the file (the low byte of an extended code). */
 const SQLITE = { BUSY: 5, LOCKED: 6, CORRUPT: 11, CANTOPEN: 14, NOTADB: 26 } as const

@@ -1,5 +1,5 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks'
-import { api, ApiError, stream } from '../api'
+import { api, ApiError, stream, type SessionSummary } from '../api'
 import { describeError, ErrorNote, formatTime, json } from '../util'
 
 interface ToolCall {
@@ -20,14 +20,6 @@ export interface StoredMessage {
   model?: string
   tool_calls?: ToolCall[]
   tool_results?: ToolResult[]
-}
-interface SessionSummary {
-  key: string
-  channel: string | null
-  chat_id: string | null
-  message_count: number
-  created_at: string
-  updated_at: string
 }
 
 /** The turn being streamed: what the user sent and the reply so far. */

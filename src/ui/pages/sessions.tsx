@@ -1,15 +1,7 @@
 import { useEffect, useState } from 'preact/hooks'
-import { api } from '../api'
+import { api, type SessionSummary } from '../api'
 import { ConfirmButton, ErrorNote, formatTime } from '../util'
 
-interface SessionSummary {
-  key: string
-  channel: string | null
-  chat_id: string | null
-  message_count: number
-  created_at: string
-  updated_at: string
-}
 
 export function SessionsPage() {
   const [sessions, setSessions] = useState<SessionSummary[] | null>(null)
