@@ -8,7 +8,7 @@ import { createGzip, gunzipSync, gzipSync } from 'node:zlib'
 import { SECRET_PLACEHOLDER, withoutSecrets } from '../src/ops/archive'
 import { startFakeLlm, type FakeLlm } from './fakes/llm'
 import { startWebhookReceiver, type FakeReceiver } from './fakes/webhook-receiver'
-import { configPathOf, homeWithConfig, runCli, startGateway, writeConfig, type RunningGateway } from './helpers/gateway'
+import { configPathOf, freePort, homeWithConfig, runCli, startGateway, writeConfig, type RunningGateway } from './helpers/gateway'
 import { json, postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
 
@@ -251,6 +251,25 @@ describe('backup and restore', () => {
     const entries = await entriesOf(join(dir, kept.sort().at(-1)!))
     expect(JSON.parse(new TextDecoder().decode(entries.get('manifest.json'))).secrets_included).toBe(false)
   }, 20_000)
+
+  test('a gateway does not start while a restore runs in its data directory; the leftovers of a killed restore are a warning', async () => {
+    const s = setup()
+    mkdirSync(dataDir(s.home), { recursive: true })
+    // This test's own process stands for a restore that is still running.
+    const running = join(dataDir(s.home), `.restore-${process.pid}-20261130T000000Z`)
+    mkdirSync(running)
+    const refused = await runCli(['gateway', '--port', String(await freePort()), '--host', '127.0.0.1'], { home: s.home })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`A restore is in progress in ${dataDir(s.home)} (xopcbot restore, pid ${process.pid})`)
+    rmSync(running, { recursive: true })
+    // A pid that no process has (beyond the kernel's pid_max): a restore that was killed.
+    const left = join(dataDir(s.home), '.restore-99999999-20261130T000000Z')
+    mkdirSync(left)
+    const gateway = await start(s)
+    expect(gateway.output()).toContain('an interrupted restore left its files here')
+    expect(gateway.output()).toContain(left)
+    expect(await gateway.stop()).toBe(0)
+  })
 
   test('a backup.schedule that is not a cron expression is a config error naming the key', async () => {
     const s = setup({ backup: { schedule: 'every day', keep: 0 } })

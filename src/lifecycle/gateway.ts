@@ -27,12 +27,12 @@ import { openDatabase, StateStore } from '../storage/db'
 import { WebhookEventLog } from '../storage/webhook-events'
 import { ensurePrivateDir } from '../storage/private-files'
 import { VERSION } from '../version'
-import { BackupSchedule } from '../ops/backup'
+import { BackupSchedule, restoresIn } from '../ops/backup'
 import { selfCommand } from './process'
 import { withTimeout } from '../util/timeout'
 import { configInForce, contentHash, diffConfig, watchConfigFile, type ConfigDiff, type ConfigReport, type ConfigWatch, type ReloadResult } from '../config/reload'
 import { readConfigText } from '../config/load'
-import { AppError, ConfigError } from '../errors'
+import { AppError, CliError, ConfigError } from '../errors'
 import type { AgentTool } from '../agent/tools'
 
 /** What a started gateway runs, and what a stop drains. */
@@ -139,6 +139,9 @@ export class Gateway {
   start() {
     const { config, configPath } = this.options
     ensurePrivateDir(this.dataDir)
+    const restores = restoresIn(this.dataDir)
+    const restoring = restores.find((restore) => restore.running)
+    if (restoring) throw new CliError(`A restore is in progress in ${this.dataDir} (xopcbot restore, pid ${restoring.pid}): start the gateway once it has finished.`)
     this.redactSecrets()
     this.logger = createLogger({
       redactor: this.redactor,
@@ -147,6 +150,8 @@ export class Gateway {
       file: { path: logFileOf(config, this.dataDir), maxBytes: config.logging.maxFileBytes, maxFiles: config.logging.maxFiles },
     })
     const log = this.log
+    // A restore that was killed half-way: what it replaced is kept aside; say where, once per start.
+    for (const left of restores) log.warn('an interrupted restore left its files here; the data it replaced is in backups/before-restore-*', { path: left.path })
     const redact = this.redact
     const env = this.options.env ?? process.env
     let parts: Partial<Parts> = {}

@@ -16,6 +16,7 @@ import { describeIssues } from '../validation'
 import { VERSION } from '../version'
 import { sha256 } from '../util/hash'
 import { archiveEntries, CONFIG_FILE, DATABASE_FILE, fillSecrets, FORMAT, FORMAT_VERSION, verifyBackup, withoutSecrets, type Manifest } from './archive'
+import { isRunning } from '../lifecycle/process'
 
 /** The config keys backup and restore read: a `${VAR}` elsewhere need not be set in the shell that runs them. */
 export const BACKUP_NEEDS = ['dataDir', 'backup']
@@ -305,6 +306,27 @@ export function pruneScheduledBackups(dir: string, keep: number): string[] {
   return removed
 }
 
+/**
+ * The restores that have staged their files in `dataDir` (`.restore-<pid>-<time>`): `running` while that process
+ * lives. A gateway must not start meanwhile (it would open the database the restore is about to move aside); a
+ * leftover of one that was killed is only worth a warning: its old data is in backups/before-restore-*.
+ */
+export function restoresIn(dataDir: string): { path: string; pid: number; running: boolean }[] {
+  let names: string[]
+  try {
+    names = readdirSync(dataDir)
+  } catch {
+    return []
+  }
+  return names.flatMap((name) => {
+    const pid = Number(/^\.restore-(\d+)-/.exec(name)?.[1])
+    return pid ? [{ path: join(dataDir, name), pid, running: isRunning(pid) }] : []
+  })
+}
+
+/** How long a scheduled backup may take before it is stopped. */
+const BACKUP_TIME_LIMIT_MS = 60 * 60_000
+
 export interface BackupScheduleDeps {
   configPath: string
   dataDir: string
@@ -330,7 +352,9 @@ export class BackupSchedule {
     private readonly deps: BackupScheduleDeps,
   ) {
     this.log = deps.log.withTag('backup')
-    this.cron = new Cron(config.backup.schedule!, { timezone: config.cron.timezone, protect: true }, () => this.run())
+    // A run still going when the next is due (a huge database, a slow disk): the next is skipped, and said so.
+    const skipped = () => this.log.warn('scheduled backup skipped: the previous one is still running', { path: this.running?.path })
+    this.cron = new Cron(config.backup.schedule!, { timezone: config.cron.timezone, protect: skipped }, () => this.run())
   }
 
   /** Starts the schedule of `config.backup`, or returns null when it has none. */
@@ -352,6 +376,9 @@ export class BackupSchedule {
         stdin: 'ignore',
         stdout: 'pipe',
         stderr: 'pipe',
+        // A backup that hangs (a stuck disk) must not stop every later one.
+        timeout: BACKUP_TIME_LIMIT_MS,
+        killSignal: 'SIGKILL',
       })
       this.running = { proc, path }
       const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
@@ -359,8 +386,9 @@ export class BackupSchedule {
       // Killed by stop(): nothing was written.
       if (code !== 0 && this.stopped) return
       if (code !== 0) {
+        if (proc.signalCode === 'SIGKILL') rmSync(`${path}.partial`, { recursive: true, force: true })
         // The command's own sentence (its last "❌" line) says why.
-        const reason = stderr.split('\n').filter((line) => line.trim()).findLast((line) => line.startsWith('❌'))?.replace(/^❌\s*/, '') ?? `exit code ${code}`
+        const reason = proc.signalCode === 'SIGKILL' && !this.stopped ? `it took longer than ${BACKUP_TIME_LIMIT_MS / 60_000} minutes and was stopped` : stderr.split('\n').filter((line) => line.trim()).findLast((line) => line.startsWith('❌'))?.replace(/^❌\s*/, '') ?? `exit code ${code}`
         this.log.error('scheduled backup failed', { path, code, reason, ms: Math.round(performance.now() - started) })
         return
       }
