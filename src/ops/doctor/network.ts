@@ -8,6 +8,7 @@ import { AppError } from '../../errors'
 import { outboundFetch, RedirectRefused } from '../../net/outbound'
 import { cliCommand, fail, ok, skip, warn, type Check, type DoctorContext } from './check'
 import type { ConfigView } from './config'
+import { readCapped } from '../../net/read-capped'
 
 /** The local clock against a server's `Date` header, taken from one exchange. */
 export interface ClockSample {
@@ -29,6 +30,9 @@ export interface Probe {
  * `Date` header kept as a clock sample. A failure is an Error whose message names the server by its origin only:
  * the path of a Telegram request holds the bot token.
  */
+/** The most of an answer a check reads (a model list, getMe, a webhook receiver's reply). */
+const MAX_ANSWER_BYTES = 1024 * 1024
+
 export async function probe(ctx: DoctorContext, url: string, init: RequestInit, samples: ClockSample[]): Promise<Probe> {
   const origin = new URL(url).origin
   const sentAt = ctx.now()
@@ -36,7 +40,9 @@ export async function probe(ctx: DoctorContext, url: string, init: RequestInit, 
   let text: string
   try {
     response = await outboundFetch(url, { ...init, signal: AbortSignal.timeout(ctx.timeoutMs) }, { target: origin })
-    text = await response.text()
+    // A server's answer is read only as far as a check needs: a hostile one could send gigabytes within the timeout.
+    const { bytes, cut } = await readCapped(response.body, MAX_ANSWER_BYTES)
+    text = new TextDecoder().decode(bytes) + (cut ? '…' : '')
   } catch (error) {
     if (error instanceof RedirectRefused) throw error
     const name = (error as Error).name
