@@ -60,7 +60,7 @@ describe('config set', () => {
       [['agent.maxSteps', '500'], 'agent.maxSteps: '],
       [['gateway.port', 'abc'], 'gateway.port: '],
       [['agent.modle', 'x/y'], 'agent.modle: unknown key'],
-      [['agent.tools', '["time"]'], 'agent.tools: expected array, received string (to give a list or an object, add --json)'],
+      [['agent.tools', '["time"]'], 'agent.tools: must be an array (to give a list or an object, add --json)'],
       [['channels.telegram.token', 'null', '--json'], 'channels.telegram.token: is required when the channel is enabled'],
       [['agent.model.primary', 'a/b'], 'agent.model is a string, so it has no "primary"'],
     ]

@@ -133,9 +133,9 @@ describe('cron jobs', () => {
         [{ schedule: '@daily', message: 'x', mode: 'direct' }, 'channel and chat_id: are required for mode "direct"'],
         [{ schedule: '@daily', message: 'x', channel: 'nowhere', chat_id: '1' }, 'channel: no enabled channel "nowhere"'],
         [{ schedule: '@daily', message: 'x', mode: 'loud' }, 'mode: must be "agent" or "direct"'],
-        [{ schedule: 5, message: 'x' }, 'schedule: expected string, received number'],
+        [{ schedule: 5, message: 'x' }, 'schedule: must be a string'],
         [{ schedule: '@daily' }, 'message: is required'],
-        [{ schedule: '@daily', message: 'x', enabled: 'yes' }, 'enabled: expected boolean'],
+        [{ schedule: '@daily', message: 'x', enabled: 'yes' }, 'enabled: must be true or false'],
       ]
       for (const [body, message] of cases) {
         const response = await postJson(`${gateway.url}/api/cron/create`, body)

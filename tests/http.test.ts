@@ -89,10 +89,10 @@ describe('error envelope', () => {
     const cases: [string, string][] = [
       ['{"content": ""}', 'content: must be a non-empty string'],
       ['{}', 'content: is required'],
-      ['{"content": 5}', 'content: expected string, received number'],
+      ['{"content": 5}', 'content: must be a string'],
       ['{"content": "x", "count": -1}', 'count:'],
-      ['{"content": "x", "extra": 1}', 'extra: unknown key'],
-      ['[1, 2]', 'body: expected object, received array'],
+      ['{"content": "x", "extra": 1}', 'extra: unknown field'],
+      ['[1, 2]', 'body: must be an object'],
     ]
     for (const [payload, message] of cases) {
       const response = await send(payload)

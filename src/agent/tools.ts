@@ -4,6 +4,7 @@ import { LogLevels } from 'consola/core'
 import { z } from 'zod'
 import type { Config } from '../config/schema'
 import type { Logger } from '../logging/logger'
+import { describeIssues } from '../validation'
 
 /** A tool the model may call: a zod input schema and what it does. */
 export interface AgentTool<Input = any> {
@@ -130,11 +131,25 @@ export function toolSet(config: Pick<Config, 'agent' | 'cron'>, available: Agent
   const set: ToolSet = {}
   for (const t of available) {
     if (!config.agent.tools.includes(t.name as never)) continue
-    const inputSchema = ai.zodSchema(t.input)
-    void inputSchema.jsonSchema
-    set[t.name] = ai.tool({ description: t.description, inputSchema, execute: async (input, { abortSignal }) => t.run(input, abortSignal) })
+    const converted = ai.zodSchema(t.input)
+    void converted.jsonSchema
+    // The input is checked when the tool runs, not by the AI SDK: input the model got wrong is then described (to
+    // the model, and in the history a user reads) in our words, not as the SDK's wrapping of zod's issue list.
+    const inputSchema: typeof converted = { ...converted, validate: (value) => ({ success: true, value: value as never }) }
+    set[t.name] = ai.tool({ description: t.description, inputSchema, execute: async (input, { abortSignal }) => t.run(toolInput(t.input, input), abortSignal) })
   }
   return set
+}
+
+/** A tool's input the model got wrong; the history shows it as "Invalid input: timezone: must be a string". */
+class ToolInputError extends Error {
+  override readonly name = 'Invalid input'
+}
+
+function toolInput<T>(schema: z.ZodType<T>, value: unknown): T {
+  const parsed = schema.safeParse(value)
+  if (!parsed.success) throw new ToolInputError(describeIssues(parsed.error.issues, [], { input: value, noun: 'field' }).join('; '))
+  return parsed.data
 }
 
 /** Where the agent finds the MCP servers' tools (src/mcp/manager.ts); `version` changes when the list does. */

@@ -156,6 +156,6 @@ export function loadConfig(path: string, env: Env, options: LoadOptions = {}): L
   const substituted = substituteEnv(raw, env, problems)
   if (problems.length) throw new ConfigError(`config ${path}`, problems)
   const result = Config.safeParse(substituted, { reportInput: true })
-  if (!result.success) throw new ConfigError(`config ${path}`, describeIssues(result.error.issues))
+  if (!result.success) throw new ConfigError(`config ${path}`, describeIssues(result.error.issues, [], { input: substituted }))
   return { config: result.data, path, exists: true }
 }

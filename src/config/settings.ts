@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs'
 import { z } from 'zod'
 import { CliError, ConfigError } from '../errors'
-import { describeIssues } from '../validation'
+import { describeIssues, describeProblem } from '../validation'
 import type { Env } from './paths'
 import { Host, PortFromText, Token, type Config } from './schema'
 
@@ -44,7 +44,7 @@ export function readTokenFile(path: string): { token: string; mode: number } {
   const token = text.replace(/[\r\n]+$/, '')
   if (token === '') throw new CliError(`--token-file: ${path} is empty; write the token into it.`)
   const parsed = Token.safeParse(token)
-  if (!parsed.success) throw new CliError(`--token-file: the token in ${path} ${parsed.error.issues[0]!.message.replace(/^Invalid input: /, '')}.`)
+  if (!parsed.success) throw new CliError(`--token-file: the token in ${path} ${describeProblem(parsed.error.issues[0]!)}.`)
   return { token, mode }
 }
 

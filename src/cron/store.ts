@@ -1,6 +1,7 @@
 import type { Database } from 'bun:sqlite'
 import { z } from 'zod'
 import { DataError } from '../errors'
+import { describeIssues } from '../validation'
 
 /** A stored job (SPEC §10), as the API shows it. */
 export const Job = z.object({
@@ -53,7 +54,7 @@ function parseRow<S extends z.ZodType>(schema: S, table: string, row: unknown): 
   const parsed = schema.safeParse(row)
   if (parsed.success) return parsed.data
   const id = row !== null && typeof row === 'object' && 'id' in row ? ` ${JSON.stringify((row as { id: unknown }).id)}` : ''
-  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`).join('; ')
+  const problems = parsed.error.issues.flatMap((issue) => describeIssues([issue], issue.path.length ? [] : ['row'], { input: row })).join('; ')
   throw new DataError(`the database holds a damaged ${table} row${id} (${problems})`)
 }
 

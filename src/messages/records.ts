@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { DataError } from '../errors'
+import { describeIssues } from '../validation'
 
 /** How a message is stored; "delivering" (handed to the channel, outcome not yet written) shows as "processing". */
 export const StoredState = z.enum(['queued', 'processing', 'delivering', 'delivered', 'failed'])
@@ -65,6 +66,6 @@ export function parseRow<S extends z.ZodType>(schema: S, row: unknown): z.output
   const parsed = schema.safeParse(row)
   if (parsed.success) return parsed.data
   const id = row !== null && typeof row === 'object' && 'id' in row ? ` ${JSON.stringify((row as { id: unknown }).id)}` : ''
-  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'row'}: ${issue.message}`).join('; ')
+  const problems = parsed.error.issues.flatMap((issue) => describeIssues([issue], issue.path.length ? [] : ['row'], { input: row })).join('; ')
   throw new DataError(`the database holds a damaged inbound_messages row${id} (${problems})`)
 }

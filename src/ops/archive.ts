@@ -3,7 +3,7 @@ import { constants as bufferConstants } from 'node:buffer'
 import { gunzipSync } from 'node:zlib'
 import { z } from 'zod'
 import { DataError } from '../errors'
-import { formatPath } from '../validation'
+import { describeIssues, formatPath } from '../validation'
 
 /**
  * The backup archive: a tar.gz holding `manifest.json`, `SHA256SUMS` (as `sha256sum -c` reads it) and the files
@@ -105,7 +105,7 @@ export async function verifyBackup(file: string, bytes: Uint8Array): Promise<Ver
   const parsed = Manifest.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    return refuse(`its ${MANIFEST_FILE} is not an xopcbot backup manifest (${formatPath(issue.path) || 'manifest'}: ${issue.message})`)
+    return refuse(`its ${MANIFEST_FILE} is not an xopcbot backup manifest (${describeIssues([issue], issue.path.length ? [] : ['manifest'], { input: raw }).join('; ')})`)
   }
   const manifest = parsed.data
 

@@ -4,6 +4,7 @@ import { basename, dirname } from 'node:path'
 import { z } from 'zod'
 import { hostFile } from '../../build/targets'
 import { CliError } from '../errors'
+import { describeIssues } from '../validation'
 import { RedirectRefused, outboundFetch } from '../net/outbound'
 import { tempPathBeside } from '../util/atomic-write'
 
@@ -163,7 +164,7 @@ export async function fetchIndex(base: string): Promise<ReleaseIndex> {
   const parsed = ReleaseIndex.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
-    throw new CliError(`${shownUrl(url)} is not a release index: ${issue.path.join('.') || '(top level)'}: ${issue.message}`)
+    throw new CliError(`${shownUrl(url)} is not a release index: ${describeIssues([issue], issue.path.length ? [] : ['(top level)'], { input: raw }).join('; ')}`)
   }
   return parsed.data
 }

@@ -19,6 +19,7 @@ import { pairingRoutes } from './pairing-routes'
 import { openApiDocument } from './openapi'
 import type { AppDeps } from './deps'
 import { InFlight } from './in-flight'
+import { headAsGet, methodTable, type MethodsOf } from './methods'
 import { pathOf, refusalError, refusalOf } from './request-gate'
 import { recordRequest, requestIdFor } from './request-id'
 import { messageRoutes } from './message-routes'
@@ -49,6 +50,8 @@ export function createApp(deps: AppDeps) {
   const authOptions = { token: deps.token, limiter, peerAddress }
 
   let document: unknown = null
+  // Which methods each path takes, for 405 answers: filled in once the routes are known, below.
+  let methodsOf: MethodsOf = () => null
   // Routing and auth must read one and the same path, the one in `request.url`:
   // - Elysia's default assumes every host is at least 4 characters long ("http://a.bc") and reads the path from
   //   index 11 of the URL: with `Host: a`, "/health/api/logs" would be routed as "/api/logs";
@@ -56,7 +59,7 @@ export function createApp(deps: AppDeps) {
   //   dot segments and backslashes resolved: "/api/sessions/..\..\health" was routed to the sessions handler
   //   while auth saw "/health".
   const routes = new Elysia({ systemRouter: false, handler: { standardHostname: false } })
-    .use(errorHandler(deps.log, deps.redact))
+    .use(errorHandler(deps.log, deps.redact, (path) => methodsOf(path)))
     .onParse({ as: 'global' }, function parseJson({ request, contentType }) {
       return parseJsonBody(request, contentType, deps.maxBodyBytes)
     })
@@ -87,6 +90,7 @@ export function createApp(deps: AppDeps) {
       return document
     })
   const route = routes.fetch
+  methodsOf = methodTable(routes.routes)
   // Requests are counted by route template, matched from the path once and remembered (src/metrics/recorder.ts).
   const http = deps.metrics?.http
   http?.useRoutes(() => routes.routes.map((r) => r.path))
@@ -135,7 +139,7 @@ export function createApp(deps: AppDeps) {
       admitted = true
       const mode = authModeFor(path)
       if (mode !== 'none') authorize(request, mode, authOptions)
-      response = await route(request)
+      response = await route(request.method === 'HEAD' ? headAsGet(request) : request)
     } catch (error) {
       // Thrown by the front door itself (the routes answer their own errors with the envelope).
       const envelope = errorEnvelope('FRONT_DOOR', error, request, httpLog, redact)

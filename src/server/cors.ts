@@ -6,7 +6,7 @@ export function corsHeaders(origin: string | null, allowed: ReadonlySet<string>)
   if (!origin || !allowed.has(origin)) return null
   return {
     'access-control-allow-origin': origin,
-    'access-control-expose-headers': 'X-Request-Id, Retry-After',
+    'access-control-expose-headers': 'X-Request-Id, Retry-After, Allow',
     vary: 'Origin',
   }
 }

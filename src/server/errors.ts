@@ -4,6 +4,7 @@ import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
 import { storageFaultOf } from '../storage/faults'
 import { describeIssues } from '../validation'
+import { methodNotAllowed, type MethodsOf } from './methods'
 import { factsOf } from './request-id'
 import { pathOf } from './request-gate'
 
@@ -11,12 +12,14 @@ import { pathOf } from './request-gate'
 function describeValidation(error: ValidationError): string {
   const validator = error.validator as { schema?: unknown } | undefined
   const schema = validator instanceof z.ZodType ? validator : validator?.schema instanceof z.ZodType ? validator.schema : null
-  const where = error.type === 'body' ? [] : [error.type]
   if (schema) {
     const result = schema.safeParse(error.value, { reportInput: true })
     if (!result.success) {
-      const messages = describeIssues(result.error.issues, where)
-      return messages.map((m) => (m.startsWith('is required') || !m.includes(':') ? `${error.type}: ${m}` : m)).join('; ')
+      // Body fields are named alone (`message: is required`), the body itself as "body"; query and path
+      // parameters with their place (`query.lines: must be at most 5000`).
+      return result.error.issues
+        .flatMap((issue) => describeIssues([issue], error.type !== 'body' || (issue.path.length === 0 && issue.code !== 'unrecognized_keys') ? [error.type] : [], { input: error.value, noun: 'field' }))
+        .join('; ')
     }
   }
   const first = error.all[0] as { path?: string; message?: string } | undefined
@@ -101,16 +104,28 @@ export function errorEnvelope(
   return { status: appError.status, headers: appError.headers, body: { error: { code: appError.code, message: redact(appError.message) } } }
 }
 
+/** No route took the request: a path that other methods are served for is a 405 that names them (RFC 9110 §15.5.6). */
+function unroutedError(error: unknown, request: Request, methodsOf: MethodsOf): unknown {
+  if (error instanceof AppError) return error
+  try {
+    const path = pathOf(request.url)
+    const allowed = methodsOf(path)
+    return allowed && !allowed.includes(request.method) ? methodNotAllowed(request.method, path, allowed) : error
+  } catch {
+    return error
+  }
+}
+
 /**
  * Registered first and globally: every error, Elysia's own included, leaves as
  * `{ error: { code, message } }` (SPEC §6), its message stripped of every configured secret. Details of
- * unexpected errors go to the log only. It never throws: a throwing error handler would make Elysia answer
- * a plain-text 500.
+ * unexpected errors go to the log only. `methodsOf` tells a wrong method on a known path (405) from an unknown
+ * path (404). It never throws: a throwing error handler would make Elysia answer a plain-text 500.
  */
-export function errorHandler(log: Logger, redact: (text: string) => string = (text) => text) {
+export function errorHandler(log: Logger, redact: (text: string) => string = (text) => text, methodsOf: MethodsOf = () => null) {
   const httpLog = log.withTag('http')
   return new Elysia({ name: 'error-handler' }).onError({ as: 'global' }, function sendErrorEnvelope({ code, error, request, set }) {
-    const envelope = errorEnvelope(code, error, request, httpLog, redact)
+    const envelope = errorEnvelope(code, code === 'NOT_FOUND' ? unroutedError(error, request, methodsOf) : error, request, httpLog, redact)
     set.status = envelope.status
     Object.assign(set.headers, envelope.headers)
     return envelope.body

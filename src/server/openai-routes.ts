@@ -5,6 +5,7 @@ import type { Agent } from '../agent/agent'
 import { SessionKey } from '../agent/sessions'
 import { AppError } from '../errors'
 import type { Logger } from '../logging/logger'
+import { describeProblem } from '../validation'
 import { streamError } from './errors'
 import { requestIdOf } from './request-id'
 import { sseResponse } from './sse'
@@ -39,7 +40,7 @@ function sessionFor(request: Request, user: string | undefined): string {
   const header = request.headers.get(SESSION_HEADER)
   if (header !== null) {
     const parsed = SessionKey.safeParse(header)
-    if (!parsed.success) throw new AppError('INVALID_REQUEST', `${SESSION_HEADER}: ${parsed.error.issues[0]!.message}`)
+    if (!parsed.success) throw new AppError('INVALID_REQUEST', `${SESSION_HEADER}: ${describeProblem(parsed.error.issues[0]!)}`)
     return parsed.data
   }
   if (user) return `openai:${user.replace(/[^A-Za-z0-9_.:@-]/g, '_').slice(0, 120)}`

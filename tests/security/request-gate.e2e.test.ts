@@ -174,9 +174,9 @@ describe('the request gate, at the socket', () => {
             if (!shape.wellFormed && ours) expect(JSON.parse(response.body).error.code, context).toBe('INVALID_REQUEST')
             if (credential.name !== 'the token' && !isPublic && ours && response.status >= 400) {
               // Without the token no protected handler may run: the answer comes from the gate, from auth (or a
-              // public route's own verification), or from the router finding nothing.
+              // public route's own verification), or from the router finding nothing for this method.
               const { code, message } = JSON.parse(response.body).error
-              const refusedBeforeHandler = ['UNAUTHORIZED', 'RATE_LIMITED', 'NOT_FOUND'].includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
+              const refusedBeforeHandler = ['UNAUTHORIZED', 'RATE_LIMITED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED'].includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
               expect(refusedBeforeHandler, `${context}: ${response.status} ${response.body.slice(0, 200)} without the token`).toBe(true)
             }
           } catch (error) {

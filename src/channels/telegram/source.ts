@@ -7,6 +7,7 @@ import { RedirectRefused } from '../../net/outbound'
 import type { InboundRequest, Incoming, Received, Source } from '../channel'
 import type { PairingStore } from '../pairing'
 import { Supervisor, type Backoff, type Fault, type Session, type Timer } from '../supervisor'
+import { describeIssues } from '../../validation'
 import { BotIdentity, decideAccess, pairingReply, type Access } from './access'
 import { describe, isGrammyError, loadedGrammy } from './grammy'
 import type { TelegramSender } from './sender'
@@ -128,7 +129,7 @@ export class TelegramSource implements Source {
       const cause = inner instanceof Error ? inner.message : error.message
       return { reason: this.scrub(`cannot reach ${this.apiHost}: ${cause}`) }
     }
-    if (error instanceof z.ZodError) return { reason: `${this.apiHost} answered getMe with something that is not a bot: ${z.prettifyError(error).replace(/\s+/g, ' ')}` }
+    if (error instanceof z.ZodError) return { reason: `${this.apiHost} answered getMe with something that is not a bot: ${describeIssues(error.issues).join('; ')}` }
     return { reason: this.scrub(describe(error)) }
   }
 

@@ -55,7 +55,7 @@ export class WebhookSource implements Source {
     const event = eventIdOf(headers)
     if ('problem' in event) return { kind: 'refused', reason: 'invalid', message: event.problem }
     const parsed = WebhookEvent.safeParse(body, { reportInput: true })
-    if (!parsed.success) return { kind: 'refused', reason: 'invalid', message: describeIssues(parsed.error.issues).join('; ') }
+    if (!parsed.success) return { kind: 'refused', reason: 'invalid', message: describeIssues(parsed.error.issues, [], { input: body, noun: 'field' }).join('; ') }
     // The signature is remembered even when the sender names the event: the event id is not signed, so a
     // captured request replayed under a new id is still the same request.
     const keys = event.id === null ? [`sig:${signature.digest}`] : [`id:${event.id}`, `sig:${signature.digest}`]

@@ -50,7 +50,7 @@ export function checkConfig(raw: unknown, env: Env): Check {
   const result = Config.safeParse(substituted, { reportInput: true })
   if (result.success) return { problems, unsetVariables, config: problems.length || unsetVariables.length ? null : result.data }
   for (const issue of result.error.issues) {
-    for (const text of describeIssues([issue])) {
+    for (const text of describeIssues([issue], [], { input: substituted })) {
       const path = issue.code === 'unrecognized_keys' ? text.slice(0, text.lastIndexOf(': unknown key')) : formatPath(issue.path)
       if (unresolved.some((base) => isAtOrUnder(path, base))) continue
       problems.push({ path, text })
