@@ -5,11 +5,11 @@ process.on('unhandledRejection', (reason) => {
   console.error('unhandled rejection:', reason)
 })
 
-// `--version` is answered before the CLI (citty, the command tree) is loaded: it then costs what an empty
-// program costs. Same rule as main(): `--verbose` is ignored, and the flag must be the only argument.
+// `--version` (`-V`, `-v`, `version`) is answered before the CLI (citty, the command tree) is loaded: it then
+// costs what an empty program costs. Same rule as main(): `--verbose` is ignored, and it must be the only argument.
 const argv = process.argv.slice(2)
 const args = argv.filter((a) => a !== '--verbose')
-if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+if (args.length === 1 && ['--version', '-v', '-V', 'version'].includes(args[0]!)) {
   console.log(VERSION)
   process.exit(0)
 }

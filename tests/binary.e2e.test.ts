@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'bun:test'
-import { mkdtempSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { buildBinary, freePort, ROOT, runCli, startGateway, type Runner } from './helpers/gateway'
@@ -33,6 +33,14 @@ describe('the compiled binary', () => {
     } finally {
       expect(await gateway.stop('SIGTERM')).toBe(0)
     }
+  })
+
+  test('refuses gateway install --runtime node (that runs a checkout with Bun), before writing anything', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'xopcbot-home-'))
+    const result = await runCli(['gateway', 'install', '--runtime', 'node', '--no-start'], { runner: binary, home })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('--runtime node runs the source of a checkout with Bun, but this is the compiled executable: use --runtime binary')
+    expect(existsSync(join(home, '.xopcbot'))).toBe(false)
   })
 
   test('does not read .env from the working directory', async () => {

@@ -206,7 +206,7 @@ describe('IntFromText and the schemas built on it', () => {
     expect(messageOf(PortFromText, '0')).toBe('must be from 1 to 65535')
     expect(messageOf(PortFromText, '65536')).toBe('must be from 1 to 65535')
     expect(PortFromText.parse('18790')).toBe(18790)
-    expect(messageOf(TimeoutFlag, '5s')).toBe('must be a whole number of milliseconds')
+    expect(messageOf(TimeoutFlag, '5s')).toBe('must be a whole number of milliseconds from 0 to 600000')
     expect(messageOf(TimeoutFlag, '600001')).toBe('must be at most 600000 (10 minutes)')
     expect(messageOf(wholeNumber(1, 10), 'x')).toBe('must be a whole number')
     expect(messageOf(wholeNumber(1, 10), '0')).toBe('must be at least 1')

@@ -1,6 +1,7 @@
-import type { ArgsDef, ParsedArgs } from 'citty'
+import type { ArgDef, ArgsDef, ParsedArgs } from 'citty'
 import { z } from 'zod'
 import { UsageError } from '../errors'
+import { describeProblem } from '../validation'
 
 /** Shared flag definitions; each command spreads the ones it takes. */
 export const configArg = {
@@ -33,17 +34,65 @@ export const parseEachSchemaOnce = () => void z.config({ jitless: true })
 /** Flags whose values are secrets: an error about them never repeats the value. */
 const SECRET_FLAGS = new Set(['token'])
 
-function knownFlags(def: ArgsDef): Set<string> {
-  const names = new Set(['help', 'h'])
+/** Flags kept out of the help and out of suggestions: set by the service entries we write, not by people. */
+export const isHidden = (arg: ArgDef) => 'hidden' in arg && arg.hidden === true
+
+const kebabOf = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+const camelOf = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** Every spelling of each flag (name, kebab-case, --no- form, aliases) → the key its value has in the parsed args. */
+function knownFlags(def: ArgsDef): Map<string, { key: string; arg: ArgDef | null }> {
+  const names = new Map<string, { key: string; arg: ArgDef | null }>([
+    ['help', { key: 'help', arg: null }],
+    ['h', { key: 'help', arg: null }],
+  ])
   for (const [name, arg] of Object.entries(def)) {
     if (arg.type === 'positional') continue
-    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
-    names.add(name).add(kebab)
-    if (arg.type === 'boolean') names.add(`no-${name}`).add(`no-${kebab}`)
-    for (const alias of ['alias' in arg ? (arg.alias ?? []) : []].flat()) names.add(alias)
+    const entry = { key: camelOf(name), arg }
+    const kebab = kebabOf(name)
+    names.set(name, entry).set(kebab, entry)
+    if (arg.type === 'boolean') names.set(`no-${name}`, entry).set(`no-${kebab}`, entry)
+    for (const alias of ['alias' in arg ? (arg.alias ?? []) : []].flat()) names.set(alias, entry)
   }
   return names
 }
+
+/**
+ * The candidate closest to `word` when it is close enough to be a typo (a letter missing, extra, wrong or two
+ * swapped: `gatway`, `stauts`, `prot`), or that `word` begins (`--fol` → `--follow`); else undefined.
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const limit = word.length < 4 ? 1 : 2
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase())
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance]
+  }
+  if (best !== undefined && bestDistance <= limit) return best
+  const extending = word.length >= 3 ? candidates.filter((c) => c.startsWith(word)) : []
+  return extending.length === 1 ? extending[0] : undefined
+}
+
+/** Optimal string alignment distance: Levenshtein plus the swap of two neighbouring letters as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1)
+      rows[i]![j] = d
+    }
+  }
+  return rows[a.length]![b.length]!
+}
+
+/** The `; did you mean --port?` tail of a usage error, or nothing. */
+export const didYouMean = (suggestion: string | undefined) => (suggestion ? `; did you mean ${suggestion}?` : '')
+
+/** `-5`, `-0.5`: a negative number, which citty would read as a flag of its own. */
+const NEGATIVE_NUMBER = /^-\d/
 
 /**
  * Validates a command's flags with zod: unknown flags and stray words are usage errors, and every value
@@ -51,26 +100,40 @@ function knownFlags(def: ArgsDef): Set<string> {
  */
 export function parseFlags<T extends z.ZodRawShape>(def: ArgsDef, args: { _: string[] } & Record<string, unknown>, rawArgs: string[], shape: T): z.infer<z.ZodObject<T>> {
   const known = knownFlags(def)
-  for (const raw of rawArgs) {
+  // citty reads `--lines -5` as --lines without a value followed by a flag -5. A negative number right after a
+  // flag that takes a value is that flag's value: then the flag's own rule says what is wrong with it.
+  const negative: Record<string, string> = {}
+  for (const [index, raw] of rawArgs.entries()) {
     if (raw === '--') break
     if (!raw.startsWith('-') || raw === '-') continue
+    const before = index > 0 && !rawArgs[index - 1]!.includes('=') ? known.get(rawArgs[index - 1]!.replace(/^--?/, '')) : undefined
+    if (NEGATIVE_NUMBER.test(raw) && before?.arg && before.arg.type !== 'boolean' && rawArgs[index - 1]!.startsWith('-')) {
+      negative[before.key] = raw
+      continue
+    }
     const name = raw.replace(/^--?/, '').split('=')[0]!
-    if (!known.has(name)) throw new UsageError(`unknown option ${raw.split('=')[0]}`)
+    if (!known.has(name)) {
+      const visible = Object.entries(def).filter(([, arg]) => arg.type !== 'positional' && !isHidden(arg)).map(([flagName]) => kebabOf(flagName))
+      const suggestion = raw.startsWith('--') ? closest(name, [...visible, 'help']) : undefined
+      const takesWords = Object.values(def).some((arg) => arg.type === 'positional')
+      const afterDashes = NEGATIVE_NUMBER.test(raw) && takesWords ? ` (an argument that starts with "-" goes after "--", e.g. -- ${raw})` : ''
+      throw new UsageError(`unknown option ${raw.split('=')[0]}${didYouMean(suggestion && `--${suggestion}`)}${afterDashes}`)
+    }
   }
   const positionals = args._.filter((word) => word !== '')
   if (positionals.length && !Object.values(def).some((a) => a.type === 'positional')) {
     throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`)
   }
   const input: Record<string, unknown> = {}
-  for (const key of Object.keys(shape)) input[key] = args[key]
+  for (const key of Object.keys(shape)) input[key] = negative[key] ?? args[key]
   const result = z.object(shape).safeParse(input)
   if (!result.success) {
     const issue = result.error.issues[0]!
     const name = String(issue.path[0] ?? '')
     const given = input[name]
-    const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)
+    const kebab = kebabOf(name)
     const shown = typeof given === 'string' && given && !SECRET_FLAGS.has(name) ? ` (got ${JSON.stringify(given)})` : ''
-    throw new UsageError(`--${kebab}: ${issue.message.replace(/^Invalid input: /, '')}${shown}`)
+    throw new UsageError(`--${kebab}: ${describeProblem(issue, { input })}${shown}`)
   }
   return result.data
 }

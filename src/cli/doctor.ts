@@ -12,7 +12,7 @@ const args = {
   timeout: { type: 'string', description: 'Time limit of each network check, in ms (default: 5000)', valueHint: 'ms' },
 } as const
 
-const TimeoutFlag = IntFromText('must be a whole number of milliseconds').pipe(z.int().min(100, 'must be at least 100').max(60_000, 'must be at most 60000 (1 minute)'))
+const TimeoutFlag = IntFromText('must be a whole number of milliseconds from 100 to 60000').pipe(z.int().min(100, 'must be at least 100').max(60_000, 'must be at most 60000 (1 minute)'))
 
 const SYMBOL = { ok: '✓', warn: '⚠', fail: '✗' } as const
 

@@ -24,3 +24,24 @@ export function formatUptime(seconds: number): string {
   const s = Math.floor(seconds % 60)
   return [d && `${d}d`, h && `${h}h`, m && `${m}m`, `${s}s`].filter(Boolean).join(' ')
 }
+
+/**
+ * Whether what the CLI writes to `stream` is coloured: the one place that decides. FORCE_COLOR wins (`0` or
+ * `false` turn colour off, any other value on), then NO_COLOR (any non-empty value: off, no-color.org), then
+ * TERM=dumb; otherwise colour only when the stream is a terminal, so pipes and files get plain text.
+ */
+export function colorEnabled(stream: { isTTY?: boolean } = process.stdout, env: Record<string, string | undefined> = process.env): boolean {
+  const force = env.FORCE_COLOR
+  if (force !== undefined) return force !== '0' && force !== 'false'
+  if (env.NO_COLOR) return false
+  if (env.TERM === 'dumb') return false
+  return stream.isTTY === true
+}
+
+export type Paint = (text: string) => string
+
+/** The styles of the help, as plain functions when colour is off. */
+export function palette(enabled: boolean): Record<'bold' | 'cyan' | 'gray' | 'underline', Paint> {
+  const style = (open: number, close: number): Paint => (enabled ? (text) => `\x1b[${open}m${text}\x1b[${close}m` : (text) => text)
+  return { bold: style(1, 22), cyan: style(36, 39), gray: style(90, 39), underline: style(4, 24) }
+}

@@ -8,7 +8,7 @@ import { configArg, parseFlags, PathFlag } from './args'
 
 const args = {
   ...configArg,
-  file: { type: 'positional', description: 'The backup archive (.tar.gz) written by xopcbot backup', required: false },
+  file: { type: 'positional', description: 'The backup archive (.tar.gz) written by xopcbot backup', required: true },
   'config-too': { type: 'boolean', description: 'Replace the current config with the one in the backup (default: only when there is none)' },
   json: { type: 'boolean', description: 'Machine-readable output' },
 } as const

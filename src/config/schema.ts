@@ -271,7 +271,16 @@ export const WebhookChannel = z.strictObject({
 })
 export type WebhookChannel = z.infer<typeof WebhookChannel>
 
-export const ChannelConfig = z.discriminatedUnion('type', [TelegramChannel, WebhookChannel])
+export const ChannelConfig = z.discriminatedUnion('type', [TelegramChannel, WebhookChannel], {
+  // The valid types and the one given: `must be one of "telegram", "webhook" (got "slack")`.
+  error: (issue) => {
+    if (issue.code !== 'invalid_union') return undefined
+    const types = ((issue as { options?: unknown[] }).options ?? []).map((t) => JSON.stringify(t)).join(', ')
+    const given = issue.input && typeof issue.input === 'object' ? (issue.input as { type?: unknown }).type : undefined
+    if (given === undefined) return `is required (one of ${types})`
+    return `must be one of ${types} (got ${JSON.stringify(typeof given === 'string' && given.length > 40 ? `${given.slice(0, 40)}…` : given)})`
+  },
+})
 export type ChannelConfig = z.infer<typeof ChannelConfig>
 
 /** A channel named "telegram" may leave out its type; every other channel states it. */

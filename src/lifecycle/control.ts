@@ -7,7 +7,7 @@ import { CliError } from '../errors'
 import { localUrl } from '../net/url'
 import { NONCE_HEADER } from '../net/control'
 import { pollUntil } from '../util/poll'
-import { inspectLock, lockPathFor, readKeptToken, readLock, removeStaleLock, unverifiedLockMessage, withoutTokenArgs, type LockInfo, type LockState } from './lock'
+import { inspectLock, lockPathFor, readKeptToken, readLock, removeStaleLock, unverifiedLockMessage, withoutOneShotArgs, withoutTokenArgs, type LockInfo, type LockState } from './lock'
 import { identify, signalGateway, waitForExit } from './process'
 import { openStderrFile } from './restart-report'
 
@@ -133,7 +133,8 @@ export interface StartPlan {
 export function startPlan(info: Pick<LockInfo, 'execPath' | 'argv' | 'cwd' | 'configPath'>, token: string | null = null): StartPlan {
   return {
     execPath: info.execPath,
-    argv: token ? withoutTokenArgs(info.argv) : info.argv,
+    // withoutOneShotArgs: also for a lock written by a version that recorded --force.
+    argv: withoutOneShotArgs(token ? withoutTokenArgs(info.argv) : info.argv),
     cwd: info.cwd,
     env: { ...process.env, XOPCBOT_CONFIG: info.configPath, XOPCBOT_BACKGROUND: '1', ...(token ? { XOPCBOT_GATEWAY_TOKEN: token } : {}) },
   }

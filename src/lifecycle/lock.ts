@@ -117,6 +117,19 @@ export function withoutTokenArgs(argv: string[]): string[] {
   return argv.filter((arg, i) => arg !== '--token' && !arg.startsWith('--token=') && argv[i - 1] !== '--token')
 }
 
+/**
+ * Flags that act once, on the start they are given to. A restart must not repeat them: `--force` would kill
+ * whatever listens on the port by then, which need not be ours.
+ */
+const ONE_SHOT_FLAGS = new Set(['--force', '--no-force'])
+/** The flags of `xopcbot gateway` whose value may be the next word (that word is a value, never a flag). */
+const VALUE_FLAGS = new Set(['--port', '--host', '--token', '--token-file', '--tokenFile', '--config', '--service-marker', '--serviceMarker'])
+
+/** The arguments a restart repeats: those of the start, without its one-shot flags (`--force`). */
+export function withoutOneShotArgs(argv: string[]): string[] {
+  return argv.filter((arg, i) => VALUE_FLAGS.has(argv[i - 1] ?? '') || !ONE_SHOT_FLAGS.has(arg.split('=')[0]!))
+}
+
 /** Whether the arguments give the token on the command line. */
 export function hasTokenArg(argv: string[]): boolean {
   return argv.some((arg) => arg === '--token' || arg.startsWith('--token='))

@@ -9,7 +9,7 @@ import { VERSION } from '../version'
 import { Gateway } from './gateway'
 import { LifecycleEvents } from './events'
 import { forceStart } from './force-start'
-import { GatewayLock, lockPathFor, maskTokenArgs, withoutTokenArgs } from './lock'
+import { GatewayLock, lockPathFor, maskTokenArgs, withoutOneShotArgs, withoutTokenArgs } from './lock'
 import { isCompiled, selfCommand } from './process'
 import { handOver } from './respawn'
 import { describeFailure, writeRestartResult, type RestartResult } from './restart-report'
@@ -19,7 +19,7 @@ export interface RunOptions {
   configFlag?: string | undefined
   flags: GatewayFlags
   force?: boolean
-  /** the arguments after the executable (and entry file), recorded (a --token value masked) so that a restart repeats them */
+  /** the arguments after the executable (and entry file), recorded (a --token value masked, one-shot flags left out) so that a restart repeats them */
   argv: string[]
   /** set by service entries that cannot set environment variables (Windows tasks): like XOPCBOT_SERVICE_MARKER */
   serviceMarker?: string | undefined
@@ -70,13 +70,15 @@ export async function runGateway(options: RunOptions): Promise<number> {
   if (options.force) await forceStart(lockPath, config, print)
 
   const command = selfCommand()
+  // What the lock records and a respawn runs: this start's arguments, less those that only this start acts on.
+  const rerunArgv = withoutOneShotArgs(options.argv)
   const lockFields = (c: Config) => ({
     configPath: paths.configPath,
     host: c.gateway.host,
     port: c.gateway.port,
     version: VERSION,
     execPath: command[0]!,
-    argv: [...command.slice(1), ...maskTokenArgs(options.argv)],
+    argv: [...command.slice(1), ...maskTokenArgs(rerunArgv)],
     cwd: process.cwd(),
     supervised,
     allowSigusr1Restart,
@@ -226,7 +228,7 @@ export async function runGateway(options: RunOptions): Promise<number> {
         const flagToken = source === 'flag' ? next.gateway.auth.token : null
         const plan = {
           execPath: command[0]!,
-          argv: [...command.slice(1), ...(flagToken ? withoutTokenArgs(options.argv) : options.argv)],
+          argv: [...command.slice(1), ...(flagToken ? withoutTokenArgs(rerunArgv) : rerunArgv)],
           cwd: process.cwd(),
           env: { ...process.env, XOPCBOT_BACKGROUND: '1', ...(flagToken ? { XOPCBOT_GATEWAY_TOKEN: flagToken } : {}) },
         }

@@ -10,8 +10,8 @@ import { maskConfigValue } from './mask'
 
 const args = {
   ...configArg,
-  key: { type: 'positional', description: 'Key path, e.g. agent.model, channels.telegram.allowFrom[0], pricing["openai/gpt-4.1"].input', required: false },
-  value: { type: 'positional', description: 'The value: text, or JSON with --json (after "--" when it starts with "-")', required: false },
+  key: { type: 'positional', description: 'Key path, e.g. agent.model, channels.telegram.allowFrom[0], pricing["openai/gpt-4.1"].input', required: true },
+  value: { type: 'positional', description: 'The value: text, or JSON with --json (after "--" when it starts with "-")', required: true },
   json: { type: 'boolean', description: 'The value is JSON (an object, a list, a number, true/false, null or a "string")' },
 } as const
 

@@ -10,7 +10,7 @@ import { keyPathArg } from './set'
 
 const args = {
   ...configArg,
-  key: { type: 'positional', description: 'Key path, e.g. agent.maxSteps or providers.openai', required: false },
+  key: { type: 'positional', description: 'Key path, e.g. agent.maxSteps or providers.openai', required: true },
 } as const
 
 export default defineCommand({

@@ -3,7 +3,7 @@ import { UsageError } from '../../errors'
 import { isoShort } from '../output'
 
 export const json = { json: { type: 'boolean', description: 'Machine-readable output' } } as const
-export const idArg = { id: { type: 'positional', description: 'Job id', required: false } } as const
+export const idArg = { id: { type: 'positional', description: 'Job id', required: true } } as const
 
 export const when = (iso: string | null) => (iso ? isoShort(iso) : '-')
 

@@ -1,5 +1,6 @@
 import { defineCommand } from 'citty'
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
 import { z } from 'zod'
 import { loadConfig } from '../../config/load'
 import { readableByOthers, readTokenFile } from '../../config/settings'
@@ -48,13 +49,18 @@ export default defineCommand({
     if (flags.token !== undefined && flags.tokenFile !== undefined) throw new UsageError('--token and --token-file cannot be used together; give the token one way.')
     const fromFile = flags.tokenFile !== undefined ? readTokenFile(flags.tokenFile) : null
     const givenToken = flags.token ?? fromFile?.token
-    const { ctx, manager, paths, name } = serviceTarget(flags.config)
-    await requireServiceSupport(manager)
-    const loaded = loadConfig(paths.configPath, process.env)
+    // What the entry would run is checked first: it needs neither the service manager nor the config.
     const runtime = flags.runtime ?? (isCompiled() ? 'binary' : 'node')
     if (runtime === 'binary' && !isCompiled()) {
       throw new CliError('--runtime binary installs the compiled xopcbot executable, but this is running from source: build it (npm run build) and run its "gateway install", or use --runtime node.')
     }
+    if (runtime === 'node' && isCompiled()) {
+      throw new CliError('--runtime node runs the source of a checkout with Bun, but this is the compiled executable: use --runtime binary, or run "gateway install" from the checkout (npm run xopcbot -- gateway install).')
+    }
+    if (runtime === 'node') requireRunnable(process.execPath, Bun.main)
+    const { ctx, manager, paths, name } = serviceTarget(flags.config)
+    await requireServiceSupport(manager)
+    const loaded = loadConfig(paths.configPath, process.env)
 
     // Settings go into the config file (0600), never into the service entry.
     let token = givenToken ?? loaded.config.gateway.auth.token
@@ -83,7 +89,7 @@ export default defineCommand({
       console.log('✅ Gateway service installed and running')
     } else console.log('✅ Gateway service installed (not started; start it with: xopcbot gateway service-start)')
     console.log(`Service: ${name} (${manager.entryPath(name)})`)
-    console.log(`Runtime: ${runtime} (${program})`)
+    console.log(`Runtime: ${runtime === 'binary' ? `binary (${program})` : describeSourceRuntime(program, Bun.main)}`)
     console.log('🌐 Access:')
     console.log(`URL: ${url}`)
     console.log(`Token: ${generated ? token : maskToken(token)}${generated ? '   (new: shown once; see it again with: xopcbot gateway token)' : ''}`)
@@ -94,3 +100,32 @@ export default defineCommand({
     return ExitCode.OK
   },
 })
+
+/**
+ * What `--runtime node` runs, in words: Bun (xopcbot needs it; Node.js cannot run it) on the CLI file. From a
+ * checkout that Bun is node_modules/bun/bin/bun.exe, on every platform: the npm package "bun" moves the real
+ * executable there under that name, so that one `bin` entry works everywhere.
+ */
+function describeSourceRuntime(bun: string, entry: string): string {
+  const root = checkoutOf(entry)
+  const inside = root !== null && !relative(root, bun).startsWith('..')
+  return `bun${inside ? ' (from this checkout)' : ''}: ${bun} ${entry}`
+}
+
+/** The folder of the package.json above the CLI file: the checkout it runs from. */
+function checkoutOf(entry: string): string | null {
+  for (let dir = dirname(entry); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) return null
+  }
+}
+
+/** The entry will run `bun entry`: both must still be there (a checkout moved, or bun removed since it started). */
+function requireRunnable(bun: string, entry: string) {
+  try {
+    accessSync(bun, constants.X_OK)
+  } catch {
+    throw new CliError(`--runtime node: the Bun executable ${bun} that runs this command is gone or not executable; reinstall the checkout's packages (npm install), then install again.`)
+  }
+  if (!existsSync(entry)) throw new CliError(`--runtime node: the CLI file ${entry} is gone; run "gateway install" from the checkout it is in now.`)
+}

@@ -16,7 +16,7 @@ const args = {
   json: { type: 'boolean', description: 'Print the JSON lines as written' },
 } as const
 
-const LinesFlag = IntFromText().pipe(z.int().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'))
+const LinesFlag = IntFromText('must be a whole number from 1 to 100000').pipe(z.int().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'))
 
 function formatEntry(entry: LogEntry, json: boolean): string {
   if (json || !entry.entry) return entry.raw

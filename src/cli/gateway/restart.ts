@@ -9,7 +9,7 @@ import { CliError, ExitCode } from '../../errors'
 import { findGateway, requestRestart, spawnDetached, startPlan, stopGateway, tokenForRestart, waitForGateway, type StartPlan } from '../../lifecycle/control'
 import { inspectLock, type LockInfo } from '../../lifecycle/lock'
 import { errorOf, readFirstError, readRestartResult } from '../../lifecycle/restart-report'
-import { localUrl } from '../../net/url'
+import { displayUrl } from '../../net/url'
 import { configArg, parseFlags, PathFlag } from '../args'
 import { gatewayFlags } from './flags'
 import { runningOrReport } from './running'
@@ -85,7 +85,7 @@ export default defineCommand({
       if (!sent) throw new CliError(`Could not reach the gateway (pid ${old.pid}) to restart it; try: xopcbot gateway restart --force`)
       accept = (info) => info.pid !== old.pid || info.restarts > old.restarts
       failed = () => answerOf(target.lockPath, old, seenSeq)
-      how = 'graceful restart (SIGUSR1)'
+      how = `gracefully (${process.platform === 'win32' ? 'control route' : 'SIGUSR1'})`
     } else {
       // This command starts the new process, with this environment: check its config before touching the
       // running gateway, so that an invalid one leaves it serving.
@@ -99,7 +99,7 @@ export default defineCommand({
       await stopGateway(target.lockPath, old, { force: flags.force ?? false, timeoutMs: 15_000 })
       const child = spawnDetached(plan, target.lockPath)
       failed = () => exitedAtStart(target.lockPath, old, child)
-      how = flags.force ? 'killed and started anew' : 'stopped, then started with the same arguments'
+      how = flags.force ? '(killed and started anew)' : '(stopped, then started with the same arguments)'
     }
 
     const outcome = await waitForGateway(target.lockPath, accept, READY_TIMEOUT_MS, failed)
@@ -109,9 +109,10 @@ export default defineCommand({
       throw outcome.failure.error
     }
     const fresh = outcome.info
-    console.log(`✅ Gateway restarted (${how})`)
+    console.log(`✅ Gateway restarted ${how}`)
     console.log(`PID: ${fresh.pid}`)
-    console.log(`URL: ${localUrl(fresh)}`)
+    // The address `xopcbot gateway` and `status` print: the one a person opens.
+    console.log(`URL: ${displayUrl(fresh.host, fresh.port)}`)
     return ExitCode.OK
   },
 })

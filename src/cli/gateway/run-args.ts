@@ -8,5 +8,6 @@ export const gatewayArgs = {
   ...serverArgs,
   ...configArg,
   force: { type: 'boolean', description: 'Stop the running gateway of this config and kill whatever listens on the port first' },
-  'service-marker': { type: 'string', description: 'Set by service entries that cannot set environment variables', valueHint: 'name' },
+  // Internal: left out of the help (help.ts).
+  'service-marker': { type: 'string', description: 'Set by service entries that cannot set environment variables', valueHint: 'name', hidden: true },
 } as const

@@ -12,7 +12,7 @@ const args = {
   timeout: { type: 'string', description: 'How long to wait for a graceful stop before SIGKILL, in ms (default: 5000)', valueHint: 'ms' },
 } as const
 
-export const TimeoutFlag = IntFromText('must be a whole number of milliseconds').pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
+export const TimeoutFlag = IntFromText('must be a whole number of milliseconds from 0 to 600000').pipe(z.int().min(0).max(600_000, 'must be at most 600000 (10 minutes)'))
 
 export default defineCommand({
   meta: { name: 'stop', description: 'Stop the gateway: SIGTERM, wait up to --timeout ms, then SIGKILL; --force kills at once' },

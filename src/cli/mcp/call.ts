@@ -8,8 +8,8 @@ import { configArg, flag, parseFlags, PathFlag } from '../args'
 
 const args = {
   ...configArg,
-  server: { type: 'positional', description: 'Server name (mcp.servers.<name>)', required: false },
-  tool: { type: 'positional', description: "The server's own tool name (without the <server>__ prefix)", required: false },
+  server: { type: 'positional', description: 'Server name (mcp.servers.<name>)', required: true },
+  tool: { type: 'positional', description: "The server's own tool name (without the <server>__ prefix)", required: true },
   args: { type: 'string', description: 'Tool arguments as a JSON object (default {})', valueHint: 'json' },
 } as const
 

@@ -4,7 +4,7 @@ import { ExitCode, UsageError } from '../../errors'
 import { configArg, parseFlags, PathFlag } from '../args'
 import { json, withStore } from './store'
 
-const approveArgs = { ...configArg, ...json, code: { type: 'positional', description: 'The pairing code the sender received, e.g. ABCD-EF23', required: false } } as const
+const approveArgs = { ...configArg, ...json, code: { type: 'positional', description: 'The pairing code the sender received, e.g. ABCD-EF23', required: true } } as const
 export default defineCommand({
   meta: { name: 'approve', description: 'Let the sender of a pairing code talk to the assistant' },
   args: approveArgs,

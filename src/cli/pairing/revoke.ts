@@ -7,8 +7,8 @@ import { json, withStore } from './store'
 const revokeArgs = {
   ...configArg,
   ...json,
-  channel: { type: 'positional', description: 'Channel name, e.g. telegram', required: false },
-  sender: { type: 'positional', description: 'User id or @username', required: false },
+  channel: { type: 'positional', description: 'Channel name, e.g. telegram', required: true },
+  sender: { type: 'positional', description: 'User id or @username', required: true },
 } as const
 export default defineCommand({
   meta: { name: 'revoke', description: 'Take access away from an approved sender' },
