@@ -29,6 +29,11 @@ export interface Sender {
   readonly type: ChannelType
   /** Delivers text to a chat (retrying what is worth retrying); resolves to the channel's own message id. */
   send(chatId: string, text: string, inReplyTo?: string): Promise<string>
+  /**
+   * Shows that a reply is being written ("typing…" on Telegram) until the returned function is called; channels
+   * without such a thing leave it out. Best effort: it never throws and never delays the caller.
+   */
+  showTyping?(chatId: string): () => void
 }
 
 /**

@@ -27,7 +27,7 @@ export class Senders {
     if (!channel?.enabled) return
     const sender =
       channel.type === 'telegram'
-        ? new TelegramSender(name, channel)
+        ? new TelegramSender(name, channel, { log: this.deps.log.withTag(name) })
         : new WebhookSender(name, channel, { log: this.deps.log.withTag(name) })
     this.senders.set(name, sender)
     this.counted.set(name, this.deps.metrics ? countedSender(sender, this.deps.metrics) : sender)
@@ -78,5 +78,6 @@ function countedSender(sender: Sender, metrics: DeliveryObserver): Sender {
       metrics.delivery(sender.name, true)
       return id
     },
+    ...(sender.showTyping ? { showTyping: (chatId: string) => sender.showTyping!(chatId) } : {}),
   }
 }

@@ -123,6 +123,7 @@ export class MessageWorker {
   private async attempt(id: string, chat: string) {
     this.active++
     let handedOver = false
+    let stopTyping: (() => void) | undefined
     try {
       let row = this.queue.row(id)
       // A message found "delivering" was handed to its sender already; only its outcome is still to be written.
@@ -134,6 +135,8 @@ export class MessageWorker {
       }
       if (row.reply === null) {
         await this.queue.setState(id, 'processing')
+        // The chat sees that a reply is on its way ("typing…") until it is handed over or the turn fails.
+        stopTyping = sender.showTyping?.(row.chat_id)
         try {
           await this.deps.agent.turn({
             session: `${row.channel}:${row.chat_id}`,
@@ -149,6 +152,7 @@ export class MessageWorker {
         }
         row = this.queue.row(id)!
       }
+      stopTyping?.()
       if (this.stopping) return
       await this.queue.setState(id, 'delivering')
       // From here on the reply may reach the chat: whatever happens, it is not sent again.
@@ -167,6 +171,7 @@ export class MessageWorker {
       if (code && !handedOver) await this.retryLater(id, chat, code, error as Error)
       else this.log.error('processing a message failed', { id, err: error })
     } finally {
+      stopTyping?.()
       this.active--
     }
   }

@@ -1,20 +1,21 @@
 import type { Api } from 'grammy'
 import type { TelegramChannel as TelegramConfig } from '../../config/schema'
+import type { Logger } from '../../logging/logger'
 import { outboundFetch } from '../../net/outbound'
 import { PermanentError, withRetries, type Sender } from '../channel'
+import { htmlToPlainText, markdownToTelegramHtml, splitTelegramHtml, TELEGRAM_MAX_TEXT, visibleText } from './format'
 import { describe, isGrammyError, loadGrammy } from './grammy'
 
-/** Telegram's limit for one message. */
-export const TELEGRAM_MAX_TEXT = 4096
+export { TELEGRAM_MAX_TEXT }
 
-/** Splits text into pieces Telegram accepts, preferring line breaks, then spaces. */
+/** Splits plain text into pieces Telegram accepts, preferring line breaks, then spaces; never inside a surrogate pair. */
 export function splitMessage(text: string, limit = TELEGRAM_MAX_TEXT): string[] {
   const parts: string[] = []
   let rest = text
   while (rest.length > limit) {
     let cut = rest.lastIndexOf('\n', limit)
     if (cut < limit / 2) cut = rest.lastIndexOf(' ', limit)
-    if (cut < limit / 2) cut = limit
+    if (cut < limit / 2) cut = /[\uD800-\uDBFF]/.test(rest[limit - 1]!) ? limit - 1 : limit
     parts.push(rest.slice(0, cut))
     rest = rest.slice(cut).replace(/^[\n ]/, '')
   }
@@ -25,9 +26,21 @@ export function splitMessage(text: string, limit = TELEGRAM_MAX_TEXT): string[] 
 /** How long the polling source's long poll waits (Telegram's `timeout`, seconds) unless told otherwise. */
 export const DEFAULT_POLL_TIMEOUT_SECONDS = 30
 
+/** Telegram shows "typing…" for about 5 s after a sendChatAction: it is sent again this often while a turn runs. */
+export const TYPING_RENEW_MS = 4000
+
 /**
- * Telegram's outbound half: sendMessage through grammY's API client, split at Telegram's limit, retried on 429
- * (after the wait Telegram asks for), 5xx and network errors. The same API client serves the polling source.
+ * Telegram refused the formatting of a message: it could not parse it ("can't parse entities"), or the
+ * formatting is more than it takes (ENTITIES_TOO_LONG: many long link URLs). The message is sent as plain text.
+ */
+class UnparsableEntities extends PermanentError {}
+const REFUSED_FORMATTING = /can't parse entities|entities_too_long/i
+
+/**
+ * Telegram's outbound half: the text (Markdown, as the models write it) is sent as Telegram HTML
+ * (./format.ts), split at Telegram's limit; a message Telegram cannot parse is sent again as plain text.
+ * Retried on 429 (after the wait Telegram asks for), 5xx and network errors. The same API client serves the
+ * polling source.
  */
 export class TelegramSender implements Sender {
   readonly type = 'telegram' as const
@@ -36,7 +49,7 @@ export class TelegramSender implements Sender {
   constructor(
     readonly name: string,
     private readonly config: TelegramConfig,
-    private readonly options: { pollTimeoutSeconds?: number } = {},
+    private readonly options: { pollTimeoutSeconds?: number; log?: Logger } = {},
   ) {}
 
   /** Telegram's long-poll `timeout`; the API client's own request timeout is set 30 s above it. */
@@ -62,28 +75,74 @@ export class TelegramSender implements Sender {
 
   async send(chatId: string, text: string): Promise<string> {
     const api = await this.api()
+    // Telegram refuses a message with nothing to show; such a text goes as it is, and Telegram says why.
+    const chunks = splitTelegramHtml(markdownToTelegramHtml(text)).filter((chunk) => visibleText(chunk).trim() !== '')
+    if (chunks.length === 0) return this.deliver(api, chatId, text)
     let lastId = ''
-    for (const part of splitMessage(text)) {
-      const sent = await withRetries(
-        async () => {
-          try {
-            return await api.sendMessage(chatId, part)
-          } catch (error) {
-            if (isGrammyError(error) && error.error_code !== 429 && error.error_code < 500) throw new PermanentError(`Telegram refused the message (${error.error_code}: ${error.description})`)
-            throw error
-          }
-        },
-        {
-          attempts: 6,
-          baseDelayMs: 500,
-          maxDelayMs: 10_000,
-          delayFor: (error) => (isGrammyError(error) && error.parameters.retry_after ? error.parameters.retry_after * 1000 : null),
-        },
-      ).catch((error) => {
-        throw new Error(error instanceof PermanentError ? error.message : `could not deliver to Telegram: ${describe(error)}`)
-      })
-      lastId = String(sent.message_id)
+    for (const chunk of chunks) {
+      try {
+        lastId = await this.deliver(api, chatId, chunk, 'HTML')
+      } catch (error) {
+        if (!(error instanceof UnparsableEntities)) throw error
+        this.options.log?.warn('Telegram could not parse a formatted message; sending it as plain text', { channel: this.name, chatId, reason: error.message })
+        for (const part of splitMessage(htmlToPlainText(chunk))) lastId = await this.deliver(api, chatId, part)
+      }
     }
     return lastId
+  }
+
+  /** One sendMessage, retried; resolves to its message id. */
+  private async deliver(api: Api, chatId: string, text: string, parseMode?: 'HTML'): Promise<string> {
+    const sent = await withRetries(
+      async () => {
+        try {
+          return await api.sendMessage(chatId, text, parseMode ? { parse_mode: parseMode } : {})
+        } catch (error) {
+          if (isGrammyError(error) && error.error_code === 400 && parseMode && REFUSED_FORMATTING.test(error.description)) throw new UnparsableEntities(error.description)
+          if (isGrammyError(error) && error.error_code !== 429 && error.error_code < 500) throw new PermanentError(`Telegram refused the message (${error.error_code}: ${error.description})`)
+          throw error
+        }
+      },
+      {
+        attempts: 6,
+        baseDelayMs: 500,
+        maxDelayMs: 10_000,
+        delayFor: (error) => (isGrammyError(error) && error.parameters.retry_after ? error.parameters.retry_after * 1000 : null),
+      },
+    ).catch((error) => {
+      if (error instanceof UnparsableEntities) throw error
+      throw new Error(error instanceof PermanentError ? error.message : `could not deliver to Telegram: ${describe(error)}`)
+    })
+    return String(sent.message_id)
+  }
+
+  /**
+   * "typing…" in the chat until the returned function is called. Best effort: a chat action that fails (a chat
+   * id Telegram does not know, a rate limit, no network) is logged at debug and changes nothing else; one still
+   * under way when the next is due is not doubled, and stopping cancels it.
+   */
+  showTyping(chatId: string): () => void {
+    let stopped = false
+    let inFlight: AbortController | null = null
+    const tick = () => {
+      if (stopped || inFlight) return
+      const request = new AbortController()
+      inFlight = request
+      this.api()
+        .then((api) => api.sendChatAction(chatId, 'typing', {}, request.signal as never))
+        .catch((error) => {
+          if (!request.signal.aborted) this.options.log?.debug('sendChatAction failed', { channel: this.name, chatId, err: describe(error) })
+        })
+        .finally(() => {
+          if (inFlight === request) inFlight = null
+        })
+    }
+    tick()
+    const timer = setInterval(tick, TYPING_RENEW_MS)
+    return () => {
+      stopped = true
+      clearInterval(timer)
+      inFlight?.abort()
+    }
   }
 }
