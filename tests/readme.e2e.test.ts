@@ -502,8 +502,10 @@ describe('API examples against a gateway with the fake model, Telegram and a web
     expect(Object.keys(actualResult.tool_results[0]).sort()).toEqual(Object.keys(result.tool_results[0]).sort())
     expect(Object.keys(actualResult.tool_results[0].output)).toEqual(expect.arrayContaining(Object.keys(result.tool_results[0].output)))
 
+    // The "default" session the /api/agent examples use, made here too: this test needs no other to run first.
+    await post('/api/agent', { message: 'What is 2+2?' })
     await curlBlock(block('`GET /api/sessions`', 'curl'), options)
-    // The "default" session of the /api/agent examples: shown, then deleted.
+    // The "default" session: shown, then deleted.
     await curlBlock(block('`GET /api/sessions/:key`, `DELETE /api/sessions/:key`', 'curl'), options)
     expect((await fetch(`${gateway.url}/api/sessions/default`)).status).toBe(404)
   })

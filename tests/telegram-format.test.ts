@@ -129,6 +129,20 @@ describe('Markdown → Telegram HTML', () => {
     }
   })
 
+  test('emphasis nested without end stays shallow: a long reply is not split into messages that reopen thousands of tags', () => {
+    const nested = `${'*a _b '.repeat(50_000)}x${' c_ d*'.repeat(50_000)}`
+    const started = performance.now()
+    const html = markdownToTelegramHtml(nested)
+    const chunks = splitTelegramHtml(html)
+    expect(performance.now() - started).toBeLessThan(1500)
+    for (const chunk of chunks) expect(chunk.length).toBeLessThan(3 * TELEGRAM_MAX_TEXT)
+    // The innermost pairs are formatting; the rest of the markers stay as text, and nothing is lost.
+    const shown = chunks.map((chunk) => telegramReads(chunk).text).join('')
+    expect(shown).toBe(telegramReads(html).text)
+    expect(shown.replace(/[*_]/g, '')).toBe(nested.replace(/[*_]/g, ''))
+    expect(telegramReads(html).entities.length).toBeGreaterThan(0)
+  })
+
   test('any text converts to HTML that Telegram accepts, losing no letter or digit', () => {
     fc.assert(
       fc.property(anyText, (markdown) => {
@@ -267,6 +281,15 @@ describe('TelegramSender against the fake Bot API', () => {
     fake.failures.set('sendMessage', [{ error_code: 400, description: 'Bad Request: ENTITIES_TOO_LONG' }])
     await telegram.send('42', 'see [a](https://x.y/a) and [b](https://x.y/b)')
     expect(fake.sent.map((m) => [m.parse_mode, m.text])).toEqual([[undefined, 'see a (https://x.y/a) and b (https://x.y/b)']])
+  })
+
+  test('plain text longer than a message after its links got their URLs: no blank part is sent', async () => {
+    const { fake, telegram } = sender()
+    fake.failures.set('sendMessage', [{ error_code: 400, description: "Bad Request: can't parse entities: test" }])
+    // The link's URL, written after its text, takes the plain text past the limit; what is cut off is blank lines.
+    const url = `https://x.y/${'p'.repeat(1000)}`
+    await telegram.send('42', `${'x'.repeat(3000)} [a](${url})${'\n'.repeat(100)}`)
+    expect(fake.sent.map((m) => [m.parse_mode, m.text.trim()])).toEqual([[undefined, `${'x'.repeat(3000)} a (${url})`]])
   })
 
   test('any other refusal is not retried as plain text', async () => {

@@ -2,9 +2,11 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { World } from './helpers/channels'
-import { worldTracker } from './helpers/channels'
+import { makeWorld, worldTracker } from './helpers/channels'
 import { postJson } from './helpers/http'
 import { waitFor } from './helpers/wait'
+import { writeConfig } from './helpers/gateway'
+import { TYPING_RENEW_MS, typingRenewFromEnv } from '../src/channels/telegram/sender'
 
 // What a Telegram user sees of a reply: the model's Markdown as Telegram formatting, plain text when Telegram
 // cannot parse it, and "typing…" while the turn runs. A real gateway, the fake Bot API (which parses HTML as
@@ -70,53 +72,113 @@ describe('formatting', () => {
   })
 })
 
+// Renewed every RENEW_MS here (XOPCBOT_TEST_TYPING_RENEW_MS) rather than every 4 s, so that many renewals,
+// and their absence once a turn is over, take a second to see.
+const RENEW_MS = 150
+const typingWorld = (options: Parameters<typeof worlds.start>[0] = {}) => worlds.start({ ...options, env: { XOPCBOT_TEST_TYPING_RENEW_MS: String(RENEW_MS) } })
+
+/**
+ * Proof that `chat` sees no more "typing…": another chat's turn runs for `renewals` renewal periods (its own
+ * chat actions are the clock), and the count in `chat` has not moved meanwhile.
+ */
+async function noMoreTyping(w: World, chat: number, clockChat: number, renewals = 5) {
+  const before = typingIn(w, chat).length
+  w.llm.queue.push({ text: 'the clock', delayMs: RENEW_MS * (renewals + 4) })
+  w.telegram.pushMessage(clockChat, 'tick')
+  await waitFor(() => typingIn(w, clockChat).length > renewals, { what: "the other chat's renewals" })
+  expect(typingIn(w, chat)).toHaveLength(before)
+  await waitFor(() => sentTo(w, clockChat).length, { what: "the other chat's reply" })
+  expect(typingIn(w, chat)).toHaveLength(before)
+}
+
 describe('typing…', () => {
-  test('shown while a slow turn runs, renewed every 4 s, and not after the reply', async () => {
-    const { w } = await worlds.start()
-    w.llm.queue.push({ text: 'that took a while', delayMs: 9_000 })
+  test('Telegram shows it for about 5 s: it is renewed before that', () => {
+    expect(TYPING_RENEW_MS).toBeLessThan(5000)
+    expect(typingRenewFromEnv(undefined)).toBeNull()
+    expect(typingRenewFromEnv('250')).toBe(250)
+    for (const bad of ['0', '49', '-5', '1.5', 'fast', '9999999']) expect(typingRenewFromEnv(bad)).toContain('XOPCBOT_TEST_TYPING_RENEW_MS must be')
+  })
+
+  test('shown while a slow turn runs, renewed, and not after the reply', async () => {
+    const { w } = await typingWorld()
+    w.llm.queue.push({ text: 'that took a while', delayMs: RENEW_MS * 8 })
     w.telegram.pushMessage(5150, 'think hard')
     const first = await waitFor(() => typingIn(w, 5150)[0], { what: 'the first chat action' })
     expect(first.action).toBe('typing')
-    const reply = await waitFor(() => sentTo(w, 5150)[0], { what: 'the reply', timeoutMs: 20_000 })
+    const reply = await waitFor(() => sentTo(w, 5150)[0], { what: 'the reply' })
     const during = typingIn(w, 5150)
-    // 0 s, 4 s, 8 s: Telegram shows each for about 5 s.
-    expect(during.length).toBeGreaterThanOrEqual(3)
+    expect(during.length).toBeGreaterThanOrEqual(5)
     expect(during.every((a) => a.action === 'typing' && a.at < reply.at)).toBe(true)
-    for (let i = 1; i < during.length; i++) expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThan(3_500)
-
-    // Another chat's 5-s turn spans more than one renewal period of the first: the first chat sees no more typing.
-    w.llm.queue.push({ text: 'second', delayMs: 5_000 })
-    w.telegram.pushMessage(6160, 'and you?')
-    await waitFor(() => sentTo(w, 6160).length, { what: 'the second reply', timeoutMs: 20_000 })
-    expect(typingIn(w, 6160).length).toBeGreaterThanOrEqual(2)
-    expect(typingIn(w, 5150)).toHaveLength(during.length)
-  }, 60_000)
+    // One per period, never doubled (a timer's tick may come a little early, never a period early).
+    for (let i = 1; i < during.length; i++) expect(during[i]!.at - during[i - 1]!.at).toBeGreaterThan(RENEW_MS * 0.7)
+    await noMoreTyping(w, 5150, 6160)
+  })
 
   test('a failing sendChatAction changes nothing for the turn', async () => {
-    const { w } = await worlds.start()
+    const { w } = await typingWorld()
     w.telegram.failures.set('sendChatAction', [{ error_code: 400, description: 'Bad Request: chat not found' }, 'drop', { error_code: 429, description: 'Too Many Requests', retry_after: 30 }])
-    w.llm.queue.push({ text: 'still **here**', delayMs: 8_500 })
+    w.llm.queue.push({ text: 'still **here**', delayMs: RENEW_MS * 8 })
     w.telegram.pushMessage(7170, 'hello')
-    const reply = await waitFor(() => sentTo(w, 7170)[0], { what: 'the reply', timeoutMs: 20_000 })
+    const reply = await waitFor(() => sentTo(w, 7170)[0], { what: 'the reply' })
     expect(reply.text).toBe('still <b>here</b>')
-    // All three were tried (and failed), none retried in between, and the reply went out once.
-    expect(w.telegram.calls.filter((c) => c.method === 'sendChatAction').length).toBeGreaterThanOrEqual(3)
+    // All three were tried (and failed), none retried in between (not even after the 429's 30 s), and the
+    // renewals went on: the reply went out once.
+    expect(w.telegram.calls.filter((c) => c.method === 'sendChatAction').length).toBeGreaterThanOrEqual(5)
     expect(w.telegram.failures.get('sendChatAction')).toEqual([])
     expect(sentTo(w, 7170)).toHaveLength(1)
-  }, 60_000)
+  })
 
   test('a failed turn stops it', async () => {
-    const { w, url } = await worlds.start()
-    w.llm.queue.push({ status: 500, delayMs: 4_500 })
+    const { w, url } = await typingWorld()
+    w.llm.queue.push({ status: 500, delayMs: RENEW_MS * 4 })
     w.telegram.pushMessage(9190, 'break')
-    await waitFor(async () => ((await (await fetch(`${url}/api/status`)).json()) as any).queue.failed === 1, { what: 'the failed message', timeoutMs: 20_000 })
-    const during = typingIn(w, 9190).length
-    expect(during).toBeGreaterThanOrEqual(2)
-    // A later turn in another chat takes longer than one renewal period: nothing more in the failed one.
-    w.llm.queue.push({ text: 'ok', delayMs: 4_500 })
-    w.telegram.pushMessage(9191, 'next')
-    await waitFor(() => sentTo(w, 9191).length, { what: 'the other reply', timeoutMs: 20_000 })
-    expect(typingIn(w, 9190)).toHaveLength(during)
+    await waitFor(async () => ((await (await fetch(`${url}/api/status`)).json()) as any).queue.failed === 1, { what: 'the failed message' })
+    expect(typingIn(w, 9190).length).toBeGreaterThanOrEqual(2)
+    await noMoreTyping(w, 9190, 9191)
     expect(sentTo(w, 9190)).toHaveLength(0)
-  }, 60_000)
+  })
+
+  test('a turn cut by agent.timeoutMs stops it', async () => {
+    const { w, url } = await typingWorld({ agent: { timeoutMs: RENEW_MS * 12 } })
+    // The model would answer long after the turn's time limit.
+    w.llm.queue.push({ text: 'too late', delayMs: 60_000 })
+    w.telegram.pushMessage(3130, 'take your time')
+    await waitFor(async () => ((await (await fetch(`${url}/api/status`)).json()) as any).queue.failed === 1, { what: 'the timed-out message' })
+    expect(typingIn(w, 3130).length).toBeGreaterThanOrEqual(5)
+    await noMoreTyping(w, 3130, 3131)
+    expect(sentTo(w, 3130)).toHaveLength(0)
+  })
+
+  test('a channel reloaded mid-turn: the turn keeps its sender, whose typing stops with the turn', async () => {
+    const { w } = await typingWorld()
+    w.llm.queue.push({ text: 'answered across a reload', delayMs: 2_500 })
+    w.telegram.pushMessage(2120, 'reload now')
+    await waitFor(() => typingIn(w, 2120)[0], { what: 'the first chat action' })
+    // The channel's sender is made anew (its allowlist changed) while the turn runs.
+    writeConfig(w.home, { ...w.config, channels: { ...w.config.channels, telegram: { ...w.config.channels.telegram, allowFrom: [2120, 2121] } } })
+    await waitFor(() => logLines(w).find((line) => line.msg === 'config reloaded' && JSON.stringify(line.applied).includes('channels.telegram')), { what: 'the reload' })
+    expect(sentTo(w, 2120)).toHaveLength(0)
+    const reply = await waitFor(() => sentTo(w, 2120)[0], { what: 'the reply' })
+    expect(reply.text).toBe('answered across a reload')
+    await noMoreTyping(w, 2120, 2121)
+    // The new sender shows it too.
+    expect(typingIn(w, 2121).length).toBeGreaterThan(5)
+  })
+
+  test('a gateway that stops mid-turn stops it, even for a turn that outlives the drain (restarted in its process)', async () => {
+    const w = worlds.track(await makeWorld({ env: { XOPCBOT_TEST_TYPING_RENEW_MS: String(RENEW_MS), XOPCBOT_NO_RESPAWN: '1', XOPCBOT_ALLOW_SIGUSR1_RESTART: '1' } }))
+    writeConfig(w.home, { ...w.config, gateway: { ...w.config.gateway, shutdownTimeoutMs: 100 } })
+    const gateway = worlds.trackGateway(await w.start())
+    // The model answers long after the drain gave up: the turn goes on in the process, its reply never delivered.
+    w.llm.queue.push({ text: 'from the stopped gateway', delayMs: 60_000 })
+    w.telegram.pushMessage(1110, 'slow one')
+    await waitFor(() => typingIn(w, 1110).length >= 2, { what: 'typing' })
+    gateway.proc.kill('SIGUSR1')
+    await waitFor(() => logLines(w).find((line) => line.msg === 'gateway restarted in this process'), { what: 'the restart in the process' })
+    // The new gateway answers the message again (the fake model echoes now) and delivers that reply.
+    const reply = await waitFor(() => sentTo(w, 1110)[0], { what: 'the reply after the restart' })
+    expect(reply.text).toBe('echo: slow one')
+    await noMoreTyping(w, 1110, 1111)
+    expect(sentTo(w, 1110)).toHaveLength(1)
+  })
 })

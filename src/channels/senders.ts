@@ -16,7 +16,7 @@ export class Senders {
 
   constructor(
     private config: Config['channels'],
-    private readonly deps: { log: Logger; metrics?: DeliveryObserver },
+    private readonly deps: { log: Logger; metrics?: DeliveryObserver; /** Telegram's typing renewal (tests only) */ typingRenewMs?: number },
   ) {
     for (const [name, channel] of Object.entries(config)) this.build(name, channel)
   }
@@ -27,7 +27,7 @@ export class Senders {
     if (!channel?.enabled) return
     const sender =
       channel.type === 'telegram'
-        ? new TelegramSender(name, channel, { log: this.deps.log.withTag(name) })
+        ? new TelegramSender(name, channel, { log: this.deps.log.withTag(name), ...(this.deps.typingRenewMs ? { typingRenewMs: this.deps.typingRenewMs } : {}) })
         : new WebhookSender(name, channel, { log: this.deps.log.withTag(name) })
     this.senders.set(name, sender)
     this.counted.set(name, this.deps.metrics ? countedSender(sender, this.deps.metrics) : sender)

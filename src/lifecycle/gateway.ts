@@ -10,6 +10,7 @@ import { ChannelManager } from '../channels/manager'
 import { PairingStore } from '../channels/pairing'
 import { Senders } from '../channels/senders'
 import { backoffFromEnv } from '../channels/supervisor'
+import { typingRenewFromEnv } from '../channels/telegram/sender'
 import { InboundQueue } from '../messages/queue'
 import { MessageWorker } from '../messages/worker'
 import { McpManager } from '../mcp/manager'
@@ -165,7 +166,10 @@ export class Gateway {
       const pairing = new PairingStore(db)
       // What GET /metrics exposes: plain counters the parts below report into (prom-client loads on the first scrape).
       const metrics = new Metrics()
-      const senders = new Senders(config.channels, { log, metrics })
+      // Test-only: end-to-end tests renew "typing…" more often (see typingRenewFromEnv).
+      const typingRenewMs = typingRenewFromEnv(env.XOPCBOT_TEST_TYPING_RENEW_MS)
+      if (typeof typingRenewMs === 'string') log.warn(typingRenewMs)
+      const senders = new Senders(config.channels, { log, metrics, ...(typeof typingRenewMs === 'number' ? { typingRenewMs } : {}) })
       const cronJobs = new CronJobs({ db, log, defaultTimezone: config.cron.timezone, sender: (name) => senders.find(name) })
       // MCP servers connect in the background once the server listens; their tools join the agent's as they come.
       const mcp = (parts.mcp = new McpManager(config.mcp, { log, redact }))

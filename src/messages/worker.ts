@@ -42,6 +42,8 @@ export class MessageWorker {
   private readonly queue: InboundQueue
   private active = 0
   private stopping = false
+  /** the "typing…" indicators of the turns under way, each removed when it stops */
+  private readonly typing = new Set<() => void>()
   private readonly log: Logger
 
   constructor(
@@ -83,6 +85,9 @@ export class MessageWorker {
    */
   stop() {
     this.stopping = true
+    // A stopping worker hands no reply over (the next start does): "typing…" would promise what it will not send,
+    // and go on as long as a turn that outlives the drain (in a gateway restarted in its process, for minutes).
+    for (const stopTyping of this.typing) stopTyping()
     this.chatRetries.stop()
     this.outcomeRetries.stop()
   }
@@ -136,7 +141,7 @@ export class MessageWorker {
       if (row.reply === null) {
         await this.queue.setState(id, 'processing')
         // The chat sees that a reply is on its way ("typing…") until it is handed over or the turn fails.
-        stopTyping = sender.showTyping?.(row.chat_id)
+        stopTyping = this.stopping ? undefined : this.showTyping(sender, row.chat_id)
         try {
           await this.deps.agent.turn({
             session: `${row.channel}:${row.chat_id}`,
@@ -174,6 +179,18 @@ export class MessageWorker {
       stopTyping?.()
       this.active--
     }
+  }
+
+  /** Starts "typing…" in the chat (where the channel has it); the function returned stops it, once or again. */
+  private showTyping(sender: Sender, chatId: string): (() => void) | undefined {
+    const stop = sender.showTyping?.(chatId)
+    if (!stop) return undefined
+    const stopTyping = () => {
+      this.typing.delete(stopTyping)
+      stop()
+    }
+    this.typing.add(stopTyping)
+    return stopTyping
   }
 
   /** A storage fault before the reply was handed over: the chat waits, then this message is tried again — or, after the last attempt, fails. */

@@ -127,7 +127,8 @@ const isAlphanumeric = (c: string | undefined) => c !== undefined && /[\p{L}\p{N
 
 /**
  * Bounds on the work for one line, so that hostile text costs linear time (what goes past them stays text):
- * how far back a closing delimiter looks for its opener, how long a link's text and URL may be.
+ * how many openers of each delimiter wait for a closer (the oldest goes first; this also bounds how deep
+ * emphasis nests, and so the tags each message reopens after a cut), how long a link's text and URL may be.
  */
 const OPENER_SEARCH_DEPTH = 32
 const MAX_LINK_TEXT = 500
@@ -234,7 +235,7 @@ function matchEmphasis(nodes: Inline[]) {
       const stack = openers[node.char]
       while (node.count > 0) {
         let found = -1
-        for (let k = stack.length - 1; k >= 0 && k >= stack.length - OPENER_SEARCH_DEPTH; k--) {
+        for (let k = stack.length - 1; k >= 0; k--) {
           const opener = nodes[stack[k]!] as Delimiter
           if (node.char !== '~' && (opener.canClose || node.canOpen) && (opener.length + node.length) % 3 === 0 && !(opener.length % 3 === 0 && node.length % 3 === 0)) continue
           found = k
@@ -257,7 +258,11 @@ function matchEmphasis(nodes: Inline[]) {
         if (opener.count === 0) stack.splice(found, 1)
       }
     }
-    if (node.canOpen && node.count > 0) openers[node.char].push(index)
+    if (node.canOpen && node.count > 0) {
+      const stack = openers[node.char]
+      stack.push(index)
+      if (stack.length > OPENER_SEARCH_DEPTH) stack.shift()
+    }
   })
 }
 
