@@ -61,7 +61,8 @@ function problemsOf(issue: Issue, path: PropertyKey[], options: DescribeOptions)
   const noun = options.noun ?? 'key'
   if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...path, key], text: `unknown ${noun}` }))
   if (isMissing(issue, options)) return [{ path, text: 'is required' }]
-  if (!isZodWording(issue)) return [{ path, text: issue.message }]
+  // An empty message (`z.string({ error: () => '' })`) would leave `key: ` and no reason: reworded instead.
+  if (!isZodWording(issue) && issue.message.trim()) return [{ path, text: issue.message }]
   switch (issue.code) {
     case 'invalid_type':
       return [{ path, text: mustBe(issue.expected) }]

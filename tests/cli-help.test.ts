@@ -117,6 +117,42 @@ describe('help text', () => {
     })
   }
 
+  test('every command of the tree (walked from the CLI itself): help and --help agree, plain, complete, exit 0', async () => {
+    const { root } = await import('../src/cli/index')
+    const resolved = async <T>(value: T | (() => T | Promise<T>)): Promise<T> => (typeof value === 'function' ? (value as () => T | Promise<T>)() : value)
+    const commands: string[][] = []
+    const walk = async (command: typeof root, words: string[]): Promise<void> => {
+      commands.push(words)
+      for (const [name, sub] of Object.entries((await resolved(command.subCommands)) ?? {})) await walk((await resolved(sub)) as typeof root, [...words, name])
+    }
+    await walk(root, [])
+    expect(commands.length).toBeGreaterThan(30)
+    const failures: string[] = []
+    // A few at a time: each is a process.
+    for (let i = 0; i < commands.length; i += 6) {
+      await Promise.all(
+        commands.slice(i, i + 6).map(async (words) => {
+          const name = ['xopcbot', ...words].join(' ')
+          const [viaHelp, viaFlag] = await Promise.all([runCli(['help', ...words], { env: colourNeutral }), runCli([...words, '--help'], { env: colourNeutral })])
+          const problems = [
+            viaHelp.code !== 0 && `help exits ${viaHelp.code}: ${viaHelp.stderr.trim()}`,
+            viaFlag.code !== 0 && `--help exits ${viaFlag.code}: ${viaFlag.stderr.trim()}`,
+            viaHelp.stdout !== viaFlag.stdout && 'help and --help differ',
+            viaHelp.stdout.includes('\x1b') && 'escape codes in a pipe',
+            !new RegExp(`^USAGE ${name}( |$)`, 'm').test(viaHelp.stdout) && 'no usage line that names it',
+            !new RegExp(`^\\S.* \\(${name} v${VERSION.replaceAll('.', '\\.')}\\)$`, 'm').test(viaHelp.stdout) && 'no description',
+            /undefined|\[object/.test(viaHelp.stdout) && 'undefined or [object] in the text',
+            /[ \t]$/m.test(viaHelp.stdout) && 'a line ends in blanks',
+            viaHelp.stdout.includes('service-marker') && 'a hidden flag is listed',
+            viaHelp.stderr !== '' && `stderr: ${viaHelp.stderr.trim()}`,
+          ].filter(Boolean)
+          for (const problem of problems) failures.push(`${name}: ${problem}`)
+        }),
+      )
+    }
+    expect(failures).toEqual([])
+  }, 120_000)
+
   test('an optional argument stays optional; required flags are in the usage line', async () => {
     expect((await runCli(['config', 'get', '--help'])).stdout).toContain('USAGE xopcbot config get [OPTIONS] [KEY]')
     const add = await runCli(['cron', 'add', '--help'])
@@ -147,6 +183,12 @@ describe('did you mean', () => {
     [['gateway', 'logs', '--fol'], 'unknown option --fol; did you mean --follow?'],
     [['verison'], 'unknown command "verison"; did you mean "version"?'],
     [['gatway', '--help'], 'unknown command "gatway"; did you mean "gateway"?'],
+    // A long name after one dash is a run of one-letter flags to the parser, a one-letter name after two dashes
+    // no short flag: both refused, not run without them (`gateway -force`, `gateway --h` started the gateway).
+    [['gateway', 'stop', '-force'], 'unknown option -force; did you mean --force?'],
+    [['gateway', 'status', '-config', 'x.json'], 'unknown option -config; did you mean --config?'],
+    [['gateway', 'status', '--h'], 'unknown option --h\n'],
+    [['gateway', 'status', '-j'], 'unknown option -j\n'],
   ]
   for (const [args, message] of typos) {
     test(`xopcbot ${args.join(' ')}`, async () => {
@@ -197,6 +239,12 @@ describe('help and version commands', () => {
     expect(result.code).toBe(2)
     expect(result.stderr).toContain('unknown command "gatwy"; did you mean "gateway"?')
     expect((await runCli(['help', 'cron', 'lst'])).stderr).toContain('did you mean "cron list"?')
+  })
+
+  test('--help=… is help too, not a flag the command ignores and runs', async () => {
+    const result = await runCli(['gateway', 'status', '--help=yes'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/^USAGE xopcbot gateway status /m)
   })
 
   test('xopcbot version and -V print the version', async () => {

@@ -60,6 +60,35 @@ describe('an unknown channel type', () => {
     writeConfig(home, { channels: { x: { enabled: true } } })
     expect((await runCli(['config', 'validate'], { home })).stdout).toContain('channels.x.type: is required')
   })
+
+  test('a secret pasted as the type is not repeated: not by validate, not in the reload answer or the log', async () => {
+    const botToken = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw'
+    const apiKey = 'sk-live-0123456789abcdefghijkl'
+    const home = homeWithConfig({ channels: { a: { type: botToken }, b: { type: { key: apiKey } } } })
+    const validate = await runCli(['config', 'validate'], { home })
+    expect(validate.code).toBe(1)
+    const told = validate.stdout + validate.stderr
+    expect(told).toContain('channels.a.type: must be one of "telegram", "webhook" (got another text)')
+    expect(told).toContain('channels.b.type: must be one of "telegram", "webhook" (got an object)')
+    // Not even a part of either.
+    for (const secret of [botToken, apiKey]) expect(told).not.toContain(secret.slice(0, 12))
+    // A running gateway whose file is changed to that: the reload is refused, and its answer and log say the same.
+    writeConfig(home, { gateway: { auth: { token: TOKEN } } })
+    const gateway = await startGateway({ home })
+    try {
+      writeConfig(home, { gateway: { auth: { token: TOKEN } }, channels: { a: { type: botToken } } })
+      const reload = await fetch(`${gateway.url}/api/config/reload`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })
+      const answer = await reload.text()
+      expect(reload.status).toBe(422)
+      expect(answer).toContain('(got another text)')
+      expect(answer).not.toContain(botToken.slice(0, 12))
+      const log = join(home, '.xopcbot', 'logs', 'gateway.log')
+      await waitFor(() => readFileSync(log, 'utf8').includes('(got another text)'), { what: 'the refused reload in the log' })
+      expect(readFileSync(log, 'utf8')).not.toContain(botToken.slice(0, 12))
+    } finally {
+      await gateway.stop()
+    }
+  })
 })
 
 describe('gateway restart', () => {

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { Config } from '../src/config/schema'
-import { Gateway } from '../src/lifecycle/gateway'
 import { makeWorld, type World } from './helpers/channels'
-import { freePort, tempHome, type RunningGateway } from './helpers/gateway'
+import type { RunningGateway } from './helpers/gateway'
+import { concrete, enumerateRoutes, type Route } from './helpers/routes'
 
 /**
  * A wrong method on a path the gateway serves is 405 METHOD_NOT_ALLOWED with an Allow header that lists
@@ -14,29 +13,6 @@ const TOKEN = 'methods-test-token-0123456789'
 const ORIGIN = 'https://app.example'
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
 
-interface Route {
-  method: string
-  path: string
-}
-
-async function enumerateRoutes(world: World): Promise<Route[]> {
-  const home = tempHome()
-  const config = Config.parse({ ...world.config, gateway: { ...world.config.gateway, port: await freePort(), auth: { token: TOKEN } }, logging: { level: 'warn' } })
-  const gateway = new Gateway({
-    config,
-    configPath: join(home, 'config.json'),
-    console: false,
-    control: { nonce: () => 'n'.repeat(32), stop() {}, restart() {}, reloadToken() {} },
-    loadConfig: () => config,
-  })
-  gateway.start()
-  const routes = gateway.app!.routes.map((r) => ({ method: r.method, path: r.path }))
-  await gateway.stop('routes enumerated')
-  return routes
-}
-
-/** A concrete path for a route pattern. */
-const concrete = (path: string) => path.replace(':channel', 'myapp').replace(/:[a-z]+/g, 'x1')
 const auth = { authorization: `Bearer ${TOKEN}` }
 
 let world: World
@@ -45,7 +21,7 @@ let routes: Route[]
 
 beforeAll(async () => {
   world = await makeWorld()
-  routes = await enumerateRoutes(world)
+  routes = await enumerateRoutes(world, TOKEN)
   world.config.gateway.auth = { token: TOKEN }
   world.config.gateway.cors = { origins: [ORIGIN] }
   await Bun.write(join(world.home, '.xopcbot', 'config.json'), JSON.stringify(world.config))

@@ -68,6 +68,10 @@ describe('the formatter', () => {
     ['a custom refinement', field(z.string().refine(() => false, 'must be nice')), { f: 'x' }, 'f: must be nice'],
     ['a custom type error', field(z.string('is required')), {}, 'f: is required'],
     ['a custom union message', field(z.union([z.string(), z.int()], 'must be a string or an integer')), { f: true }, 'f: must be a string or an integer'],
+    // An empty message of our own says nothing: the issue is worded as if it had none.
+    ['an empty custom type error', field(z.string({ error: () => '' })), { f: 1 }, 'f: must be a string'],
+    ['an empty refinement message', field(z.string().refine(() => false, '')), { f: 'x' }, 'f: is invalid'],
+    ['a blank size message', field(z.string().min(3, ' ')), { f: 'a' }, 'f: must be at least 3 characters long'],
   ]
   test.each(cases)('%s', (_name, schema, value, expected) => {
     const message = describe1(schema, value, { input: true })

@@ -112,9 +112,12 @@ export function parseFlags<T extends z.ZodRawShape>(def: ArgsDef, args: { _: str
       continue
     }
     const name = raw.replace(/^--?/, '').split('=')[0]!
-    if (!known.has(name)) {
+    // The parser reads `-force` as -f -o -r -c -e and `--h` as no -h: a name counts only in the spelling it is
+    // parsed in, else `gateway -force` would start without --force and `gateway --h` start the gateway.
+    const asParsed = raw.startsWith('--') ? name.length > 1 : name.length === 1
+    if (!known.has(name) || !asParsed) {
       const visible = Object.entries(def).filter(([, arg]) => arg.type !== 'positional' && !isHidden(arg)).map(([flagName]) => kebabOf(flagName))
-      const suggestion = raw.startsWith('--') ? closest(name, [...visible, 'help']) : undefined
+      const suggestion = raw.startsWith('--') ? closest(name, [...visible, 'help']) : name.length > 1 && visible.includes(name) ? name : undefined
       const takesWords = Object.values(def).some((arg) => arg.type === 'positional')
       const afterDashes = NEGATIVE_NUMBER.test(raw) && takesWords ? ` (an argument that starts with "-" goes after "--", e.g. -- ${raw})` : ''
       throw new UsageError(`unknown option ${raw.split('=')[0]}${didYouMean(suggestion && `--${suggestion}`)}${afterDashes}`)

@@ -70,6 +70,8 @@ function optional(args: ArgsDef): ArgsDef {
 }
 
 const isVersionFlag = (word: string | undefined) => word === '--version' || word === '-v' || word === '-V'
+/** `--help=…` asks for help too: as a flag the commands would take it for nothing and run. */
+const isHelpFlag = (word: string) => word === '--help' || word === '-h' || word.startsWith('--help=')
 
 /** Whether the arguments run the gateway itself (`xopcbot gateway [flags]`): the one command that lives long. */
 const runsGateway = (args: string[]) => args[0] === 'gateway' && (args.length === 1 || args[1]!.startsWith('-'))
@@ -87,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
       await printHelp(resolved)
       return ExitCode.OK
     }
-    if (beforeDashes.includes('--help') || beforeDashes.includes('-h')) {
+    if (beforeDashes.some(isHelpFlag)) {
       await printHelp(await commandForHelp(beforeDashes))
       return ExitCode.OK
     }

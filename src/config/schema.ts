@@ -278,7 +278,10 @@ export const ChannelConfig = z.discriminatedUnion('type', [TelegramChannel, Webh
     const types = ((issue as { options?: unknown[] }).options ?? []).map((t) => JSON.stringify(t)).join(', ')
     const given = issue.input && typeof issue.input === 'object' ? (issue.input as { type?: unknown }).type : undefined
     if (given === undefined) return `is required (one of ${types})`
-    return `must be one of ${types} (got ${JSON.stringify(typeof given === 'string' && given.length > 40 ? `${given.slice(0, 40)}…` : given)})`
+    // Only a word that reads as a type is repeated: a token pasted into the wrong key must not reach an error
+    // (the CLI's, the log's or POST /api/config/reload's answer); of anything else, only what kind it is.
+    const shown = typeof given === 'string' ? (/^[A-Za-z][\w-]{0,15}$/.test(given) ? JSON.stringify(given) : given ? 'another text' : 'an empty text') : Array.isArray(given) ? 'a list' : given === null ? 'null' : typeof given === 'object' ? 'an object' : `a ${typeof given}`
+    return `must be one of ${types} (got ${shown})`
   },
 })
 export type ChannelConfig = z.infer<typeof ChannelConfig>

@@ -12,8 +12,11 @@ export interface RawResponse {
   streaming?: boolean
 }
 
-/** Parses the responses in `data` (as many as are complete), in order. */
-export function parseResponses(data: Buffer): { responses: RawResponse[]; rest: Buffer } {
+/**
+ * Parses the responses in `data` (as many as are complete), in order. `head`: they answer HEAD requests, so
+ * none has a body, whatever its Content-Length or Transfer-Encoding says (RFC 9110 §9.3.2).
+ */
+export function parseResponses(data: Buffer, { head: answersHead = false } = {}): { responses: RawResponse[]; rest: Buffer } {
   const responses: RawResponse[] = []
   let offset = 0
   for (;;) {
@@ -30,7 +33,8 @@ export function parseResponses(data: Buffer): { responses: RawResponse[]; rest: 
     }
     let bodyStart = end + 4
     let body: Buffer
-    if (headers['transfer-encoding']?.includes('chunked')) {
+    if (answersHead) body = Buffer.alloc(0)
+    else if (headers['transfer-encoding']?.includes('chunked')) {
       const chunks: Buffer[] = []
       let at = bodyStart
       let complete = false
@@ -74,9 +78,14 @@ export function parseResponses(data: Buffer): { responses: RawResponse[]; rest: 
  * Sends exact bytes to 127.0.0.1:`port` and reads until the server closes the connection or `expect`
  * responses have arrived (then closes it). Nothing is added, fixed or normalised on the way.
  */
-export function rawExchange(port: number, bytes: string | Buffer, { expect = 1, timeoutMs = 5000 } = {}): Promise<{ responses: RawResponse[]; closed: boolean; leftover: string }> {
+export function rawExchange(
+  port: number,
+  bytes: string | Buffer,
+  { expect = 1, timeoutMs = 5000, head = false, from }: { expect?: number; timeoutMs?: number; head?: boolean; from?: string } = {},
+): Promise<{ responses: RawResponse[]; closed: boolean; leftover: string }> {
   return new Promise((resolve, reject) => {
-    const socket: Socket = connect(port, '127.0.0.1')
+    // `from`: another loopback source address (127.0.0.2, …), e.g. one the gateway's auth limiter counts apart.
+    const socket: Socket = connect({ port, host: '127.0.0.1', ...(from ? { localAddress: from } : {}) })
     let data = Buffer.alloc(0)
     let settled = false
     const finish = (closed: boolean) => {
@@ -84,7 +93,7 @@ export function rawExchange(port: number, bytes: string | Buffer, { expect = 1, 
       settled = true
       clearTimeout(timer)
       socket.destroy()
-      const { responses, rest } = parseResponses(data)
+      const { responses, rest } = parseResponses(data, { head })
       if (closed && responses.length) responses[responses.length - 1]!.closed = true
       resolve({ responses, closed, leftover: rest.toString('latin1') })
     }
@@ -97,7 +106,7 @@ export function rawExchange(port: number, bytes: string | Buffer, { expect = 1, 
     socket.on('connect', () => socket.write(bytes))
     socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk])
-      const { responses } = parseResponses(data)
+      const { responses } = parseResponses(data, { head })
       if (responses.length >= expect || responses.at(-1)?.streaming) finish(false)
     })
     socket.on('end', () => finish(true))

@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Config } from '../../src/config/schema'
-import { Gateway } from '../../src/lifecycle/gateway'
 import { makeWorld, type World } from '../helpers/channels'
-import { freePort, runCli, tempHome, type RunningGateway } from '../helpers/gateway'
+import { runCli, type RunningGateway } from '../helpers/gateway'
 import { rawExchange, type RawResponse } from '../helpers/raw-http'
+import { concrete, enumerateRoutes, type Route } from '../helpers/routes'
 import { waitFor } from '../helpers/wait'
 
 /**
@@ -14,31 +13,6 @@ import { waitFor } from '../helpers/wait'
  * bytes over TCP — with no token, a wrong token and the right one.
  */
 const TOKEN = 'socket-test-token-0123456789'
-
-interface Route {
-  method: string
-  path: string
-}
-
-/** The routes of a fully wired gateway (every area mounted, the local control routes too). */
-async function enumerateRoutes(world: World): Promise<Route[]> {
-  const home = tempHome()
-  const config = Config.parse({ ...world.config, gateway: { ...world.config.gateway, port: await freePort(), auth: { token: TOKEN } }, logging: { level: 'warn' } })
-  const gateway = new Gateway({
-    config,
-    configPath: join(home, 'config.json'),
-    console: false,
-    control: { nonce: () => 'n'.repeat(32), stop() {}, restart() {}, reloadToken() {} },
-    loadConfig: () => config,
-  })
-  gateway.start()
-  const routes = gateway.app!.routes.map((r) => ({ method: r.method, path: r.path }))
-  await gateway.stop('routes enumerated')
-  return routes
-}
-
-/** A concrete path for a route pattern. */
-const concrete = (path: string) => path.replace(':channel', 'myapp').replace(/:[a-z]+/g, 'x1')
 
 /** Public by design (SPEC §7): they answer 2xx to anyone with a well-formed request. */
 const PUBLIC = new Set(['GET /health', 'GET /openapi.json', 'GET /', 'GET /ui/:file'])
@@ -86,11 +60,16 @@ const SHAPES: Shape[] = [
   { name: 'webhook prefix, encoded', wellFormed: true, bytes: (m, p, port, a) => `${m} /api/webhook/x%2f..%2f..${p} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${tail(m, a)}` },
 ]
 
+// Wrong tokens are sent from an address of their own: after ten of them the auth limiter answers every request
+// of that address 429 before auth looks at it, and the requests without a token must meet auth itself.
 const CREDENTIALS = [
-  { name: 'no token', header: '' },
-  { name: 'a wrong token', header: 'Authorization: Bearer not-the-token-at-all\r\n' },
-  { name: 'the token', header: `Authorization: Bearer ${TOKEN}\r\n` },
+  { name: 'no token', header: '', from: undefined },
+  { name: 'a wrong token', header: 'Authorization: Bearer not-the-token-at-all\r\n', from: '127.0.0.3' },
+  { name: 'the token', header: `Authorization: Bearer ${TOKEN}\r\n`, from: undefined },
 ] as const
+
+/** What may answer a request without the right token before any handler runs: the rate limit only for wrong tokens. */
+const refusals = (credential: (typeof CREDENTIALS)[number]) => ['UNAUTHORIZED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', ...(credential.name === 'a wrong token' ? ['RATE_LIMITED'] : [])]
 
 /** The body of /health or /openapi.json. */
 function answeredByPublicRoute(body: string): boolean {
@@ -119,7 +98,7 @@ let routes: Route[]
 
 beforeAll(async () => {
   world = await makeWorld()
-  routes = await enumerateRoutes(world)
+  routes = await enumerateRoutes(world, TOKEN)
   world.config.gateway.auth = { token: TOKEN }
   world.config.gateway.shutdownTimeoutMs = 4000
   await Bun.write(join(world.home, '.xopcbot', 'config.json'), JSON.stringify(world.config))
@@ -148,7 +127,7 @@ describe('the request gate, at the socket', () => {
       for (const shape of SHAPES) {
         for (const credential of CREDENTIALS) {
           const context = `${shape.name}, ${credential.name}: ${route.method} ${path}`
-          const { responses, closed } = await rawExchange(gateway.port, shape.bytes(route.method, path, gateway.port, credential.header), { expect: 2, timeoutMs: 8000 })
+          const { responses, closed } = await rawExchange(gateway.port, shape.bytes(route.method, path, gateway.port, credential.header), { expect: 2, timeoutMs: 8000, from: credential.from })
           sent++
           try {
             expect(responses.length, `${context}: one answer`).toBeGreaterThanOrEqual(1)
@@ -176,7 +155,7 @@ describe('the request gate, at the socket', () => {
               // Without the token no protected handler may run: the answer comes from the gate, from auth (or a
               // public route's own verification), or from the router finding nothing for this method.
               const { code, message } = JSON.parse(response.body).error
-              const refusedBeforeHandler = ['UNAUTHORIZED', 'RATE_LIMITED', 'NOT_FOUND', 'METHOD_NOT_ALLOWED'].includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
+              const refusedBeforeHandler = refusals(credential).includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
               expect(refusedBeforeHandler, `${context}: ${response.status} ${response.body.slice(0, 200)} without the token`).toBe(true)
             }
           } catch (error) {
@@ -188,6 +167,77 @@ describe('the request gate, at the socket', () => {
     expect(failures).toEqual([])
     expect(sent).toBe(routes.length * SHAPES.length * CREDENTIALS.length)
     expect(sent).toBeGreaterThan(500)
+  }, 240_000)
+
+  test('every path × other methods (HEAD, OPTIONS, the ones no route takes, lower-case and unknown ones) × every hostile shape: no handler without the token; HEAD answers as GET does, without a body', async () => {
+    // Methods Bun's parser knows reach the app; a lower-case or unknown one is dropped by Bun (no answer, closed).
+    const KNOWN = ['HEAD', 'OPTIONS', 'GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'TRACE', 'PROPFIND', 'QUERY']
+    const UNKNOWN = ['FOO', 'get', 'head', 'post', 'options', 'Get']
+    const failures: string[] = []
+    let sent = 0
+    const exchange = async (method: string, path: string, shape: Shape, credential: (typeof CREDENTIALS)[number]) => {
+      sent++
+      return rawExchange(gateway.port, shape.bytes(method, path, gateway.port, credential.header), { expect: 2, timeoutMs: 8000, head: method === 'HEAD', from: credential.from })
+    }
+    for (const pattern of [...new Set(routes.map((r) => r.path))]) {
+      const path = concrete(pattern)
+      const isPublic = PUBLIC.has(`GET ${pattern}`)
+      for (const shape of SHAPES) {
+        for (const credential of CREDENTIALS) {
+          // With the token only HEAD is sent: it runs GET routes, which change nothing.
+          const methods = credential.name === 'the token' ? ['HEAD'] : [...KNOWN, ...UNKNOWN]
+          for (const method of methods) {
+            const context = `${shape.name}, ${credential.name}: ${method} ${path}`
+            try {
+              const { responses, closed } = await exchange(method, path, shape, credential)
+              expect(responses.length, `${context}: a second answer on one connection`).toBeLessThanOrEqual(1)
+              const response = responses[0]
+              if (!response) {
+                expect(UNKNOWN.includes(method) || !shape.wellFormed, `${context}: no answer`).toBe(true)
+                expect(closed, `${context}: closed without an answer`).toBe(true)
+                continue
+              }
+              expect(response.status, `${context}: status`).not.toBe(500)
+              const ours = response.headers['x-request-id'] !== undefined
+              if (!ours) {
+                expect(shape.wellFormed && KNOWN.includes(method), `${context}: a well-formed request must reach the app (got ${response.status})`).toBe(false)
+                continue
+              }
+              if (method === 'HEAD') {
+                // HEAD is GET without the body: same status, same refusal, nothing after the head.
+                const get = (await exchange('GET', path, shape, credential)).responses[0]
+                expect(response.status, `${context}: HEAD ${response.status}, GET ${get?.status}`).toBe(get?.status ?? -1)
+                expect(response.body, `${context}: a body`).toBe('')
+                if (credential.name !== 'the token' && !isPublic && get!.status < 300) expect(answeredByPublicRoute(get!.body), `${context}: ${get!.status} without the token`).toBe(true)
+                if (credential.name !== 'the token' && !isPublic && get!.status >= 400) {
+                  const { code, message } = JSON.parse(get!.body).error
+                  const refused = refusals(credential).includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
+                  expect(refused, `${context}: GET answered ${get!.body.slice(0, 200)} without the token`).toBe(true)
+                }
+                continue
+              }
+              if (response.status >= 400) expectEnvelope(response, context)
+              if (response.status < 300) {
+                // No route takes the others (no CORS origin is configured here: OPTIONS is no preflight).
+                expect(['GET', 'POST', 'DELETE'].includes(method), `${context}: ${response.status} ${response.body.slice(0, 200)}`).toBe(true)
+                expect(isPublic || answeredByPublicRoute(response.body), `${context}: ${response.status} without the token`).toBe(true)
+              }
+              if (!isPublic && response.status >= 400) {
+                const { code, message } = JSON.parse(response.body).error
+                const refused = refusals(credential).includes(code) || (code === 'INVALID_REQUEST' && message.startsWith('malformed request'))
+                expect(refused, `${context}: ${response.status} ${response.body.slice(0, 200)} without the token`).toBe(true)
+              }
+              // A 405 names what the path takes; without the token only a public path's methods may be told.
+              if (response.status === 405) expect(response.headers.allow, `${context}: Allow`).toBeTruthy()
+            } catch (error) {
+              failures.push((error as Error).message.split('\n')[0]!)
+            }
+          }
+        }
+      }
+    }
+    expect(failures).toEqual([])
+    expect(sent).toBeGreaterThan(10_000)
   }, 240_000)
 
   test('a Content-Length sent twice is refused before any body is read: 400, Connection: close', async () => {
