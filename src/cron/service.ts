@@ -2,7 +2,6 @@ import type { CronJobs, JobInput, JobView } from './jobs'
 import type { CronRunner } from './runner'
 import type { Run } from './store'
 import { AppError } from '../errors'
-import { describeSchedule } from './describe'
 import { scheduleProblem } from './schedule'
 
 export { CronJobs, JobInput, type JobView } from './jobs'
@@ -80,10 +79,12 @@ export class CronService {
   }
 
   /** A schedule in words and its next runs, as a job created with it would run (the Control UI's preview). */
-  preview(schedule: string, timezone?: string): { description: string; next_runs: string[]; timezone: string } {
+  async preview(schedule: string, timezone?: string): Promise<{ description: string; next_runs: string[]; timezone: string }> {
     const zone = timezone ?? this.jobs.defaultTimezone
     const problem = scheduleProblem(schedule, zone)
     if (problem) throw new AppError('INVALID_REQUEST', `query.${problem.startsWith('unknown time zone') ? 'timezone' : 'schedule'}: ${problem}`)
+    // Loaded on first use: the words come from a library the gateway needs for nothing else.
+    const { describeSchedule } = await import('./describe')
     return { ...describeSchedule(schedule, zone), timezone: zone }
   }
 

@@ -16,8 +16,8 @@ export function cronRoutes(cron: CronService) {
     })
     .get(
       '/preview',
-      function previewSchedule({ query }) {
-        return { status: 'ok', ...cron.preview(query.schedule, query.timezone) }
+      async function previewSchedule({ query }) {
+        return { status: 'ok', ...(await cron.preview(query.schedule, query.timezone)) }
       },
       { query: PreviewQuery },
     )
