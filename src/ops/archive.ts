@@ -4,6 +4,7 @@ import { gunzipSync } from 'node:zlib'
 import { z } from 'zod'
 import { DataError } from '../errors'
 import { describeIssues, formatPath } from '../validation'
+import { isReferenceOnly, isSecretKey } from '../config/secrets'
 
 /**
  * The backup archive: a tar.gz holding `manifest.json`, `SHA256SUMS` (as `sha256sum -c` reads it) and the files
@@ -148,26 +149,12 @@ function isJsonObject(text: string): boolean {
 
 // --- secrets -----------------------------------------------------------------------------------------------
 
-/** Keys whose string values are secrets wherever they appear (the API token, apiKey, channel tokens and secrets, …). */
-const SECRET_KEY = /token|secret|password|passwd|api[-_]?key|authorization|cookie|credential/i
 /** Maps whose every value is a secret: HTTP headers (providers, MCP servers) and MCP servers' environments. */
 const SECRET_MAPS: ReadonlyArray<ReadonlyArray<string>> = [
   ['providers', '*', 'headers'],
   ['mcp', 'servers', '*', 'headers'],
   ['mcp', 'servers', '*', 'env'],
 ]
-const REFERENCE = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/g
-const HAS_REFERENCE = /\$\{[A-Za-z_][A-Za-z0-9_]*\}/
-
-/**
- * A value that only points at the environment: one or more `${NAME}` references, with at most a scheme word
- * before them ("Bearer ${TOKEN}"). The secret is in the environment, not in the file, so it stays.
- */
-export function isReferenceOnly(value: string): boolean {
-  if (value.includes('$${') || !HAS_REFERENCE.test(value)) return false
-  return /^(?:[A-Za-z]+ )?$/.test(value.replace(REFERENCE, ''))
-}
-
 const inSecretMap = (path: readonly PropertyKey[]) =>
   SECRET_MAPS.some((map) => path.length === map.length + 1 && map.every((part, i) => part === '*' || part === path[i]))
 
@@ -188,7 +175,7 @@ export function withoutSecrets(raw: Record<string, unknown>): { config: Record<s
       const out: Record<string, unknown> = {}
       for (const [key, item] of Object.entries(value)) {
         const at = [...path, key]
-        out[key] = walk(item, at, secret || SECRET_KEY.test(key) || inSecretMap(at))
+        out[key] = walk(item, at, secret || isSecretKey(key) || inSecretMap(at))
       }
       return out
     }
